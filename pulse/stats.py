@@ -1,0 +1,98 @@
+"""Statistics behind the reports: intervals, Welch tests, Cronbach's alpha and FDR control."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats
+
+
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1 exclusive, got {confidence}")
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Return (mean, low, high) with a Student t-interval for the mean.
+
+    One value gives the mean with NaN bounds: its spread, and so its uncertainty, is unknown.
+    Identical values give a zero-width interval, which is what the t formula yields.
+    No values at all raise ValueError.
+    """
+    _check_confidence(confidence)
+    if len(values) == 0:
+        raise ValueError("mean_interval needs at least one value")
+    data = np.asarray(values, dtype=float)
+    mean = float(data.mean())
+    if len(data) < 2:
+        return mean, math.nan, math.nan
+    sem = float(stats.sem(data))
+    if sem == 0.0:
+        return mean, mean, mean
+    low, high = stats.t.interval(confidence, df=len(data) - 1, loc=mean, scale=sem)
+    return mean, float(low), float(high)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Return the Wilson score interval (no continuity correction) for a proportion."""
+    _check_confidence(confidence)
+    if n <= 0:
+        raise ValueError(f"wilson_interval needs n of at least 1, got {n}")
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be between 0 and n={n}, got {successes}")
+    ci = stats.binomtest(successes, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
+    """Return the two-sided p-value of Welch's t-test comparing the means of a and b.
+
+    When both samples have zero variance the t statistic is undefined, so the answer is decided
+    directly: equal means give p = 1.0 (nothing changed), different means p = 0.0 (every single
+    answer moved). Each sample needs at least two values, otherwise ValueError.
+    """
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError("welch_p needs at least two values in each sample")
+    x = np.asarray(a, dtype=float)
+    y = np.asarray(b, dtype=float)
+    if np.ptp(x) == 0.0 and np.ptp(y) == 0.0:
+        return 1.0 if x[0] == y[0] else 0.0
+    result = stats.ttest_ind(x, y, equal_var=False)
+    return float(result.pvalue)
+
+
+def cronbach_alpha(rows: Sequence[Sequence[float | None]]) -> float:
+    """Return Cronbach's alpha, one row of item values per person, None for a missing answer.
+
+    Rows with any missing value are dropped (listwise deletion). Fewer than two complete rows,
+    fewer than two items, or no variance in the total score give NaN: alpha is undefined there.
+    """
+    if not rows:
+        return math.nan
+    width = len(rows[0])
+    if any(len(row) != width for row in rows):
+        raise ValueError("every row must hold the same number of items")
+    complete = [row for row in rows if all(value is not None for value in row)]
+    if len(complete) < 2 or width < 2:
+        return math.nan
+    data = np.asarray(complete, dtype=float)
+    total_variance = float(data.sum(axis=1).var(ddof=1))
+    if total_variance == 0.0:
+        return math.nan
+    item_variance = float(data.var(axis=0, ddof=1).sum())
+    return (width / (width - 1)) * (1.0 - item_variance / total_variance)
+
+
+def benjamini_hochberg(p_values: Sequence[float], alpha: float = 0.05) -> list[bool]:
+    """Return, in input order, which hypotheses the Benjamini–Hochberg procedure rejects."""
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be between 0 and 1 exclusive, got {alpha}")
+    if len(p_values) == 0:
+        return []
+    ps = np.asarray(p_values, dtype=float)
+    if np.isnan(ps).any() or (ps < 0.0).any() or (ps > 1.0).any():
+        raise ValueError("p-values must lie between 0 and 1")
+    adjusted = stats.false_discovery_control(ps, method="bh")
+    return [bool(q <= alpha) for q in adjusted]
