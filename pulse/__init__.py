@@ -1,0 +1,1 @@
+"""Team Pulse domain core: models, instrument, scheduling, scoring, confidentiality, services."""

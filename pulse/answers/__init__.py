@@ -1,0 +1,1 @@
+"""Answers: the anonymous side of the data. Nothing here names a person or an invitation."""

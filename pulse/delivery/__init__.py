@@ -1,0 +1,1 @@
+"""Delivery: invitations, their links and the mail that carries them."""

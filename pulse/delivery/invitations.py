@@ -1,0 +1,46 @@
+"""Inviting the current members of a cycle's target teams (each team with its subtree)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pulse.delivery.models import Invitation
+from pulse.people.models import Person
+from pulse.surveys.models import Cycle
+from pulse.teams.models import Membership, Team
+from pulse.teams.service import subtree_ids
+
+
+def create_invitations(
+    session: Session, *, cycle: Cycle, target_team_ids: set[int], on: date
+) -> int:
+    """Invite every active current member of the targeted subtrees once; returns how many new."""
+    teams = subtree_ids(session, team_ids=target_team_ids)
+    members = session.execute(
+        select(Membership.person_id, Membership.team_id)
+        .join(Person, Person.id == Membership.person_id)
+        .join(Team, Team.id == Membership.team_id)
+        .where(
+            Membership.team_id.in_(teams),
+            Membership.started_on <= on,
+            (Membership.ended_on.is_(None)) | (Membership.ended_on > on),
+            Person.active.is_(True),
+            Team.archived_at.is_(None),
+        )
+        .order_by(Membership.person_id)
+    ).all()
+    already = set(
+        session.scalars(select(Invitation.person_id).where(Invitation.cycle_id == cycle.id))
+    )
+    created = 0
+    for person_id, team_id in members:
+        if person_id in already:
+            continue  # a person in two teams is invited once, under the first membership
+        session.add(Invitation(cycle_id=cycle.id, person_id=person_id, team_id=team_id))
+        already.add(person_id)
+        created += 1
+    session.flush()
+    return created

@@ -1,0 +1,39 @@
+"""Every mapped class, imported in one place so the metadata is complete for Alembic."""
+
+from pulse.actions.models import TeamAction
+from pulse.answers.models import ActionFeedback, Answer, Comment, Response
+from pulse.audit.models import AuditEvent
+from pulse.db import Base
+from pulse.delivery.models import Invitation, OutboxMessage
+from pulse.organisation.models import OrgSetting
+from pulse.people.models import AccountToken, Person, RoleGrant
+from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
+from pulse.surveys.models import Cycle, CycleItem, Item, Schedule, ScheduleTarget
+from pulse.teams.models import Membership, Team
+
+__all__ = [
+    "AccountToken",
+    "ActionFeedback",
+    "Answer",
+    "AuditEvent",
+    "Base",
+    "Comment",
+    "Cycle",
+    "CycleItem",
+    "DirtyTeamCycle",
+    "Invitation",
+    "Item",
+    "ItemAggregate",
+    "Membership",
+    "OrgSetting",
+    "OutboxMessage",
+    "Participation",
+    "Person",
+    "Response",
+    "RoleGrant",
+    "Schedule",
+    "ScheduleTarget",
+    "Team",
+    "TeamAction",
+    "ThemeAggregate",
+]

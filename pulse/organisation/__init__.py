@@ -1,0 +1,1 @@
+"""Organisation-wide settings admins can change (name, time zone, threshold)."""

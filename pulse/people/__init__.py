@@ -1,0 +1,1 @@
+"""People: who takes part, who signs in, and with which role."""

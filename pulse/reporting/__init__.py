@@ -1,0 +1,1 @@
+"""Reporting: aggregates written by workers and the queries every report reads through."""

@@ -1,0 +1,86 @@
+"""Aggregates per team (and parent group) × cycle × theme and item, plus participation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pulse.db import Base, UTCDateTime, utcnow
+
+
+class ThemeAggregate(Base):
+    """A group's score on one theme in one cycle; `suppressed` rows must never be shown."""
+
+    __tablename__ = "theme_aggregates"
+    __table_args__ = (UniqueConstraint("team_id", "cycle_id", "theme"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    theme: Mapped[str] = mapped_column(String(16))
+    n: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[float | None] = mapped_column(Float, default=None)
+    sd: Mapped[float | None] = mapped_column(Float, default=None)
+    ci_low: Mapped[float | None] = mapped_column(Float, default=None)
+    ci_high: Mapped[float | None] = mapped_column(Float, default=None)
+    favourable_n: Mapped[int | None] = mapped_column(Integer, default=None)
+    favourable_pct: Mapped[float | None] = mapped_column(Float, default=None)
+    fav_low: Mapped[float | None] = mapped_column(Float, default=None)
+    fav_high: Mapped[float | None] = mapped_column(Float, default=None)
+    item_set: Mapped[str] = mapped_column(String(400), default="")
+    change: Mapped[str | None] = mapped_column(String(8), default=None)
+    change_p: Mapped[float | None] = mapped_column(Float, default=None)
+    delta: Mapped[float | None] = mapped_column(Float, default=None)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=True)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ItemAggregate(Base):
+    """The distribution of raw answers to one item version for a group in a cycle."""
+
+    __tablename__ = "item_aggregates"
+    __table_args__ = (UniqueConstraint("team_id", "cycle_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    n: Mapped[int] = mapped_column(Integer)
+    mean: Mapped[float | None] = mapped_column(Float, default=None)
+    distribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    top2_pct: Mapped[float | None] = mapped_column(Float, default=None)
+    suppressed: Mapped[bool] = mapped_column(Boolean, default=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Participation(Base):
+    """How many were invited and how many answered, per group and cycle (counts only)."""
+
+    __tablename__ = "participation"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    invited: Mapped[int] = mapped_column(Integer, default=0)
+    responded: Mapped[int] = mapped_column(Integer, default=0)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DirtyTeamCycle(Base):
+    """A team × cycle whose aggregates are stale; the debounced task and the sweep drain it."""
+
+    __tablename__ = "dirty_team_cycles"
+
+    team_id: Mapped[int] = mapped_column(
+        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )

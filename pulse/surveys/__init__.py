@@ -1,0 +1,1 @@
+"""Surveys: the item bank, schedules and the cycles they open."""

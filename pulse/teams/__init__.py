@@ -1,0 +1,1 @@
+"""Teams: the organisation tree and who belongs where."""

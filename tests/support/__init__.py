@@ -1,0 +1,1 @@
+"""Test infrastructure: real PostgreSQL, Redis and SMTP servers started for the suite."""

@@ -1,0 +1,83 @@
+"""Team Pulse web app: the composition root that wires the domain, the dashboard and Celery."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+
+from dashboard import init_dashboard
+from pulse.config import Settings, limiter_storage_url
+from webapp import errors
+from webapp.admin import blueprint as admin
+from webapp.auth import blueprint as auth
+from webapp.auth.user import load_user
+from webapp.extensions import csrf, db, limiter, login_manager
+from webapp.health import blueprint as health
+from webapp.home import blueprint as home
+from worker import celery_init_app
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask app: settings, extensions, blueprints, dashboard, Celery, commands."""
+    app = Flask(__name__)
+    configure(app, test_config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_pages(app)
+    register_dashboard(app)
+    register_celery(app)
+    return app
+
+
+def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
+    overrides = dict(test_config or {})
+    settings = overrides.pop("PULSE", None) or Settings.from_env()
+    app.config.update(
+        PULSE=settings,
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.production,
+        REMEMBER_COOKIE_SECURE=settings.production,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        RATELIMIT_STORAGE_URI=limiter_storage_url(settings.redis_url),
+        RATELIMIT_STRATEGY="moving-window",
+        # A rate limiter that cannot reach Redis lets requests through rather than failing them.
+        RATELIMIT_SWALLOW_ERRORS=True,
+        RATELIMIT_HEADERS_ENABLED=True,
+    )
+    app.config.update(overrides)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def register_extensions(app: Flask) -> None:
+    db.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Please sign in to see that page."
+    login_manager.session_protection = "strong"
+    login_manager.user_loader(load_user)
+
+
+def register_blueprints(app: Flask) -> None:
+    for blueprint in (health, auth, home, admin):
+        app.register_blueprint(blueprint)
+
+
+def register_error_pages(app: Flask) -> None:
+    errors.register(app)
+
+
+def register_dashboard(app: Flask) -> None:
+    init_dashboard(app)
+
+
+def register_celery(app: Flask) -> None:
+    celery_init_app(app)

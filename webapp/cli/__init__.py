@@ -1,0 +1,20 @@
+"""The `pulse` command line: run the service, migrate, seed, manage users, tick."""
+
+from __future__ import annotations
+
+import click
+
+from webapp.cli.accounts import users
+from webapp.cli.database import db_group
+from webapp.cli.demo import demo
+from webapp.cli.run import run
+from webapp.cli.scheduling import tick
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Team Pulse: recurring, anonymous pulse surveys for teams."""
+
+
+for command in (run, db_group, demo, users, tick):
+    main.add_command(command)

@@ -1,0 +1,138 @@
+"""`pulse run`: the embedded all-in-one (Redis, a worker with beat, and the web server)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from pulse.config import ConfigError, Settings
+from webapp.cli.context import EXIT_CONFIG
+from webapp.cli.demo import print_sign_ins
+from worker.embedded_redis import EmbeddedRedis
+
+VAR = Path("var")
+
+
+def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    click.echo(f"  starting {name}")
+    return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL)
+
+
+def _stop(children: dict[str, subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
+    for process in children.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for name, process in children.items():
+        try:
+            process.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            click.echo(f"  {name} did not stop in time; killing it", err=True)
+            process.kill()
+            process.wait()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--no-demo", is_flag=True, help="Do not seed the demo organisation.")
+@click.option("--workers", default=2, show_default=True, help="Web server worker processes.")
+def run(host: str, port: int, no_demo: bool, workers: int) -> None:
+    """Migrate, seed the demo, and run Redis, a Celery worker with beat, and the web server."""
+    VAR.mkdir(exist_ok=True)
+    redis_server = EmbeddedRedis(VAR)
+    env = dict(os.environ)
+    env.setdefault("PULSE_REDIS_URL", redis_server.url)
+    env.setdefault("PULSE_BASE_URL", f"http://{host}:{port}")
+    try:
+        settings = Settings.from_env(env)
+    except ConfigError as exc:
+        click.secho(f"Configuration error: {exc}", fg="red", err=True)
+        raise SystemExit(EXIT_CONFIG) from None
+    os.environ.update({k: env[k] for k in ("PULSE_REDIS_URL", "PULSE_BASE_URL")})
+
+    click.echo("Preparing the database…")
+    prepare = [sys.executable, "-m", "webapp.cli", "demo" if not no_demo else "db"]
+    if no_demo:
+        prepare.append("upgrade")
+    if subprocess.run(prepare, env=env, check=False).returncode != 0:
+        raise SystemExit("Could not prepare the database; see the message above.")
+
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    if settings.redis_url == redis_server.url:
+        click.echo("Starting embedded Redis…")
+        redis_server.start()
+    stopping = False
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    try:
+        children["worker"] = _spawn(
+            "worker and beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.celery_app",
+                "worker",
+                "--beat",
+                "--loglevel",
+                "INFO",
+                "--concurrency",
+                "1",
+                "--schedule",
+                str(VAR / "celerybeat-schedule"),
+            ],
+            env,
+        )
+        children["web"] = _spawn(
+            "web server",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"{host}:{port}",
+                "--workers",
+                str(workers),
+                "--threads",
+                "4",
+                "--access-logfile",
+                "-",
+                "webapp.wsgi:app",
+            ],
+            env,
+        )
+        click.secho(f"\nTeam Pulse is running at http://{host}:{port}/", fg="green", bold=True)
+        if not no_demo:
+            print_sign_ins()
+        if settings.outbox_browsable:
+            click.echo(f"Sent mail is kept in the dev outbox: http://{host}:{port}/dev/outbox")
+        click.echo("Press Ctrl-C to stop.\n")
+        while not stopping:
+            for name, process in children.items():
+                if process.poll() is not None:
+                    click.secho(
+                        f"{name} exited with code {process.returncode}; stopping.",
+                        fg="red",
+                        err=True,
+                    )
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        click.echo("\nStopping…")
+        _stop(children)
+        redis_server.stop()
+        click.echo("Stopped.")

@@ -1,0 +1,47 @@
+"""Celery wiring: every task runs in its own app context with its own database session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import worker_process_init
+from flask import Flask
+
+from pulse.config import broker_url
+from worker.schedule import BEAT_SCHEDULE
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app for `app`; tasks are declared with @shared_task elsewhere."""
+
+    class FlaskTask(Task):  # type: ignore[misc]
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    settings = app.config["PULSE"]
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=broker_url(settings.redis_url),
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": 3600},
+        beat_schedule=BEAT_SCHEDULE,
+        timezone="UTC",
+        imports=("worker.tasks",),
+    )
+    celery_app.conf.update(app.config.get("CELERY", {}))
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+
+    @worker_process_init.connect(weak=False)
+    def _dispose_inherited_pool(**_: Any) -> None:
+        # A forked worker must not reuse the parent's connections: open its own.
+        app.extensions["pulse.db"][0].dispose(close=False)
+
+    return celery_app

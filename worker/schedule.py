@@ -1,0 +1,7 @@
+"""Celery beat's schedule: one tick a minute; what is due lives in the database."""
+
+from celery.schedules import crontab
+
+BEAT_SCHEDULE = {
+    "tick": {"task": "worker.tasks.tick", "schedule": crontab()},
+}
