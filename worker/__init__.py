@@ -33,7 +33,7 @@ def celery_init_app(app: Flask) -> Celery:
         broker_transport_options={"visibility_timeout": 3600},
         beat_schedule=BEAT_SCHEDULE,
         timezone="UTC",
-        imports=("worker.tasks",),
+        imports=("worker.tasks", "worker.aggregation", "worker.delivery"),
     )
     celery_app.conf.update(app.config.get("CELERY", {}))
     celery_app.set_default()

@@ -1,0 +1,1 @@
+"""Aggregation tasks: debounced re-aggregation of dirty team × cycles, finalisation, sweep."""

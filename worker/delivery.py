@@ -1,0 +1,1 @@
+"""Delivery tasks: sending invitations and reminders in batches."""
