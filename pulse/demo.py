@@ -298,7 +298,7 @@ def seed(
         monday -= timedelta(weeks=1)
     first_open = monday - timedelta(weeks=2 * CYCLES)
     members = _people(session, rng, org, first_open.date() - timedelta(days=30))
-    team_ids = dict(session.execute(select(Team.name, Team.id)).tuples().all())
+    team_ids = dict(session.execute(select(Team.name, Team.id)).all())
     traits = {
         pid: {theme: rng.gauss(0, 0.45) for theme in ("safety", "learning", "ai")}
         for ids in members.values()

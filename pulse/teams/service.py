@@ -36,7 +36,7 @@ def subtree_ids(session: Session, *, team_ids: set[int] | list[int]) -> set[int]
 
 def ancestor_ids(session: Session, *, team_id: int) -> list[int]:
     """The team's parents from nearest to the top (the team itself excluded)."""
-    parents = dict(session.execute(select(Team.id, Team.parent_id)).tuples().all())
+    parents = dict(session.execute(select(Team.id, Team.parent_id)).all())
     chain: list[int] = []
     current = parents.get(team_id)
     while current is not None and current not in chain:
