@@ -1,0 +1,1 @@
+"""Account links sent by email: password resets and leader invitations."""
