@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dash
-import dash_bootstrap_components as dbc
 from flask import Flask, abort, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from dashboard.callbacks import register
 from dashboard.layout import serve_layout
 
 PREFIX = "/dashboard/"
@@ -38,7 +38,7 @@ def init_dashboard(server: Flask) -> dash.Dash:
         update_title=None,
     )
     app.layout = serve_layout
+    register(app)
     # Dash's own routes are CSRF-free JSON posts guarded by the same session cookie (SameSite=Lax).
     server.extensions["csrf"].exempt(server.view_functions[f"{PREFIX}_dash-update-component"])
-    _ = dbc
     return app

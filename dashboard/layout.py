@@ -1,60 +1,224 @@
-"""Dashboard pages, built per request from the signed-in person's visible teams."""
+"""Dashboard page frame, built per request from the signed-in person's visible teams."""
 
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import html
-from flask import has_request_context
-from flask_login import current_user
+from dash import dcc, html
+from flask_wtf.csrf import generate_csrf
 
+from dashboard.access import Viewer, current_viewer, team_options
+from dashboard.callbacks import overview_cycle_options
+from pulse.actions.service import MAX_ACTION_LENGTH
 from pulse.instrument import THEME_LABELS, THEMES
-from pulse.reporting.queries import latest_closed_cycle_id, theme_scores
-from pulse.teams.service import visible_team_ids
-from webapp.extensions import db
+
+GRAPH_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"]}
 
 
-def _cell(row: object | None) -> html.Td:
-    if row is None or getattr(row, "suppressed", True) or getattr(row, "mean", None) is None:
-        return html.Td("no data", className="text-muted", title="fewer than k responses")
-    return html.Td(f"{row.mean:.1f}")  # type: ignore[attr-defined]
+def _graph(graph_id: str) -> dcc.Loading:
+    return dcc.Loading(dcc.Graph(id=graph_id, config=GRAPH_CONFIG), type="default")
 
 
-def overview() -> html.Div:
-    person = current_user.person()
-    team_ids = visible_team_ids(db.session, person=person)
-    cycle_id = latest_closed_cycle_id(db.session, team_ids=team_ids)
-    if cycle_id is None:
-        return html.Div(
-            dbc.Alert("No closed survey cycle has results for your teams yet.", color="info")
-        )
-    rows = theme_scores(db.session, team_ids=team_ids, cycle_id=cycle_id)
-    by_team: dict[str, dict[str, object]] = {}
-    for row in rows:
-        by_team.setdefault(row.team, {})[row.theme] = row
-    header = html.Thead(html.Tr([html.Th("Team")] + [html.Th(THEME_LABELS[t]) for t in THEMES]))
-    body = html.Tbody(
+def controls(viewer: Viewer) -> dbc.Row:
+    options = team_options(viewer)
+    led = [o["value"] for o in options if o["value"] in set(viewer.person.led_team_ids)]
+    first = led[0] if led else (options[0]["value"] if options else None)
+    return dbc.Row(
         [
-            html.Tr([html.Th(team, scope="row")] + [_cell(cells.get(t)) for t in THEMES])
-            for team, cells in by_team.items()
-        ]
+            dbc.Col(
+                [
+                    dbc.Label("Team", html_for="team-select"),
+                    dcc.Dropdown(id="team-select", options=options, value=first, clearable=False),
+                ],
+                xs=12,
+                md=5,
+            ),
+            dbc.Col(
+                [
+                    dbc.Label("Survey cycle", html_for="cycle-select"),
+                    dcc.Dropdown(id="cycle-select", clearable=False),
+                ],
+                xs=12,
+                md=4,
+            ),
+            dbc.Col(
+                [
+                    dbc.Button(
+                        "Download CSV", id="download-button", color="secondary", outline=True
+                    ),
+                    dcc.Download(id="download"),
+                ],
+                xs=12,
+                md=3,
+                className="d-flex align-items-end justify-content-md-end mt-2 mt-md-0",
+            ),
+        ],
+        className="g-3 mb-3",
     )
-    return html.Div(
+
+
+def overview_tab(viewer: Viewer) -> dbc.Tab:
+    options, latest = overview_cycle_options(viewer)
+    return dbc.Tab(
         [
-            html.P(f"Latest closed cycle, opened {rows[0].cycle_opened}." if rows else ""),
-            dbc.Table([header, body], bordered=True, hover=True, id="overview-table"),
-        ]
+            dbc.Row(
+                dbc.Col(
+                    [
+                        dbc.Label("Cycle shown", html_for="overview-cycle"),
+                        dcc.Dropdown(
+                            id="overview-cycle", options=options, value=latest, clearable=False
+                        ),
+                    ],
+                    xs=12,
+                    md=4,
+                ),
+                className="my-3",
+            ),
+            html.P(
+                "Each cell: mean score (1–5) and its 95% interval. ▲/▼ mark significant changes "
+                "only; everything else shows no detectable change. Click a team to open it.",
+                className="text-muted small",
+            ),
+            _graph("overview-heatmap"),
+            html.H2("Participation", className="h5 mt-4"),
+            html.Div(id="overview-participation"),
+        ],
+        label="Overview",
+        tab_id="overview",
     )
 
 
-def serve_layout() -> html.Div:
+def team_tab() -> dbc.Tab:
+    return dbc.Tab(
+        [
+            html.Div(id="team-guide", className="mt-3"),
+            _graph("team-trends"),
+            html.H2("Actions and whether they helped", className="h5 mt-4"),
+            html.Div(id="team-actions"),
+        ],
+        label="Team",
+        tab_id="team",
+    )
+
+
+def items_tab() -> dbc.Tab:
+    return dbc.Tab(
+        [_graph("items-graph"), html.Div(id="items-table", className="mt-3")],
+        label="Items",
+        tab_id="items",
+    )
+
+
+def comments_tab() -> dbc.Tab:
+    return dbc.Tab(html.Div(id="comments", className="mt-3"), label="Comments", tab_id="comments")
+
+
+def compare_tab() -> dbc.Tab:
+    return dbc.Tab(
+        [_graph("compare-graph"), html.Div(id="compare-table", className="mt-3")],
+        label="Compare",
+        tab_id="compare",
+    )
+
+
+def actions_tab() -> dbc.Tab:
+    form = html.Form(
+        [
+            html.Fieldset(
+                [
+                    html.Legend("Theme", className="form-label fs-6"),
+                    dbc.RadioItems(
+                        id="action-theme",
+                        options=[{"label": THEME_LABELS[t], "value": t} for t in THEMES],
+                        value=THEMES[0],
+                        inline=True,
+                    ),
+                ],
+                className="mb-3",
+            ),
+            dbc.Label("What the team agreed to do", html_for="action-text"),
+            dbc.Textarea(
+                id="action-text",
+                maxLength=MAX_ACTION_LENGTH,
+                rows=3,
+                placeholder="e.g. Open each retro with one thing that went wrong and the lesson",
+            ),
+            dbc.FormText(
+                f"Up to {MAX_ACTION_LENGTH} characters. Recorded for the team and cycle selected "
+                "above; the next pulse shows it at the top and asks whether it helped."
+            ),
+            html.Div(
+                dbc.Button("Record action", id="action-save", color="primary", n_clicks=0),
+                className="mt-3",
+            ),
+        ],
+        id="action-form",
+        # Dash handles the click; keep the browser from submitting the form itself.
+        action="javascript:void(0)",
+    )
+    return dbc.Tab(
+        [
+            dbc.Row(
+                [
+                    dbc.Col([form, html.Div(id="action-result", className="mt-3")], lg=7),
+                    dbc.Col(
+                        [html.H2("Conversation guide", className="h5"), html.Div(id="guide")],
+                        lg=5,
+                    ),
+                ],
+                className="mt-3 g-4",
+            )
+        ],
+        label="Actions & guide",
+        tab_id="actions",
+    )
+
+
+def serve_layout() -> dbc.Container:
+    viewer = current_viewer()
     # Dash also calls this at start-up to validate, outside any request: give it the frame only.
-    if not has_request_context() or not current_user.is_authenticated:
+    if viewer is None:
         return dbc.Container(html.Div(id="overview"))
     return dbc.Container(
         [
-            html.H1("How your teams are doing", className="h3 my-4"),
-            html.P(f"Signed in as {current_user.name}.", className="text-muted"),
-            overview(),
+            dcc.Store(id="actions-version", data=0),
+            html.Div(
+                [
+                    html.H1("How your teams are doing", className="h3 mb-0"),
+                    html.Div(
+                        [
+                            html.Span(f"Signed in as {viewer.person.name}", className="me-3"),
+                            html.Form(
+                                [
+                                    html.Input(
+                                        type="hidden", name="csrf_token", value=generate_csrf()
+                                    ),
+                                    html.Button("Sign out", className="btn btn-link btn-sm p-0"),
+                                ],
+                                method="post",
+                                action="/sign-out",
+                                className="d-inline",
+                            ),
+                        ],
+                        className="text-muted small",
+                    ),
+                ],
+                className="d-flex flex-wrap justify-content-between align-items-center my-3",
+            ),
+            controls(viewer),
+            dbc.Tabs(
+                [
+                    overview_tab(viewer),
+                    team_tab(),
+                    items_tab(),
+                    comments_tab(),
+                    compare_tab(),
+                    actions_tab(),
+                ],
+                id="tabs",
+                active_tab="overview",
+            ),
         ],
-        fluid=False,
+        fluid=True,
+        className="dashboard pb-5",
+        style={"maxWidth": "1400px"},
     )

@@ -1,0 +1,404 @@
+"""Plotly figures built from plain column arrays of reporting rows (one trace per series)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from pulse.instrument import SCALE_LABELS, THEME_HIGHER_IS_BETTER, THEME_LABELS, THEMES
+
+# Colour-blind-safe choices: cividis for scores (perceptually uniform, readable with any common
+# colour vision deficiency) and one Okabe-Ito accent reserved for significant changes only.
+SCORE_SCALE = "Cividis"
+CHANGE_COLOUR = "#D55E00"
+LINE_COLOUR = "#0072B2"
+ANCHOR_COLOUR = "#555555"
+BAND_COLOUR = "rgba(0, 114, 178, 0.18)"
+ACTION_COLOUR = "#009E73"
+NO_DATA_GREY = "#d9d9d9"
+# Five-point agreement scale, strongly disagree → strongly agree (diverging, colour-blind safe).
+SCALE_COLOURS = ("#b35806", "#f1a340", "#e0e0e0", "#998ec3", "#542788")
+FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
+
+
+def columns(rows: Sequence[Any], *fields: str) -> dict[str, np.ndarray]:
+    """Turn rows (dataclasses) into one numpy array per field; None becomes NaN for numbers."""
+    data: dict[str, np.ndarray] = {}
+    for field in fields:
+        values = [getattr(row, field) for row in rows]
+        if field in {"mean", "ci_low", "ci_high", "favourable_pct", "rate", "fav_low", "fav_high"}:
+            data[field] = np.array(values, dtype=float)
+        else:
+            data[field] = np.array(values, dtype=object)
+    return data
+
+
+def empty_figure(message: str) -> go.Figure:
+    """A blank figure carrying one readable message (no data, not allowed, nothing chosen)."""
+    figure = go.Figure()
+    figure.update_layout(
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[
+            {
+                "text": message,
+                "showarrow": False,
+                "font": {"size": 15},
+                "xref": "paper",
+                "yref": "paper",
+            }
+        ],
+        height=220,
+        font=FONT,
+        margin={"l": 10, "r": 10, "t": 10, "b": 10},
+        plot_bgcolor="white",
+    )
+    return figure
+
+
+def _fmt(values: np.ndarray, pattern: str) -> np.ndarray:
+    return np.char.mod(pattern, np.nan_to_num(values.astype(float)))
+
+
+def overview_heatmap(
+    rows: Sequence[Any], team_labels: dict[int, str], team_order: Sequence[int], k: int
+) -> go.Figure:
+    """Teams × themes for one cycle: colour = score, text = mean and 95% interval."""
+    if not team_order:
+        return empty_figure("No results for your teams yet.")
+    reason = f"fewer than {k} responses"
+    position = {team_id: i for i, team_id in enumerate(team_order)}
+    theme_pos = {theme: j for j, theme in enumerate(THEMES)}
+    shape = (len(team_order), len(THEMES))
+    z = np.full(shape, np.nan)
+    low = np.full(shape, np.nan)
+    high = np.full(shape, np.nan)
+    change = np.full(shape, "", dtype=object)
+    if rows:
+        cols = columns(rows, "team_id", "theme", "mean", "ci_low", "ci_high", "change")
+        keep = np.array([t in position for t in cols["team_id"]], dtype=bool)
+        ti = np.array([position.get(t, 0) for t in cols["team_id"]], dtype=int)[keep]
+        hi = np.array([theme_pos.get(t, 0) for t in cols["theme"]], dtype=int)[keep]
+        z[ti, hi] = cols["mean"][keep]
+        low[ti, hi] = cols["ci_low"][keep]
+        high[ti, hi] = cols["ci_high"][keep]
+        change[ti, hi] = np.where(cols["change"][keep] == None, "", cols["change"][keep])  # noqa: E711
+    marks = np.where(change == "up", " ▲", np.where(change == "down", " ▼", ""))
+    shown = ~np.isnan(z)
+    text = np.where(
+        shown,
+        _fmt(z, "%.1f").astype(object)
+        + marks
+        + "<br>("
+        + _fmt(low, "%.1f")
+        + "–"
+        + _fmt(high, "%.1f")
+        + ")",
+        reason,
+    )
+    hover_change = np.where(
+        change == "up",
+        "significant rise",
+        np.where(change == "down", "significant drop", "no detectable change"),
+    )
+    hover_change = np.where(shown, hover_change, "")
+    y = [team_labels.get(t, str(t)) for t in team_order]
+    ids = np.repeat(np.array(team_order, dtype=object)[:, None], len(THEMES), axis=1)
+    custom = np.dstack([ids, hover_change])
+    labels = [THEME_LABELS[t] for t in THEMES]
+    hover = "%{y}<br>%{x}: %{text}<br>%{customdata[1]}<extra></extra>"
+    figure = go.Figure()
+    # Safety and learning share a "higher is better" bar; the AI concern index gets its own,
+    # reversed so that the worse end is the same dark colour, and says so in its title.
+    good = [j for j, t in enumerate(THEMES) if THEME_HIGHER_IS_BETTER[t]]
+    concern = [j for j, t in enumerate(THEMES) if not THEME_HIGHER_IS_BETTER[t]]
+    for idx, title, reverse, x_bar in (
+        (good, "Score<br>higher = better", False, 1.0),
+        (concern, "AI concern<br>higher = worse", True, 1.13),
+    ):
+        figure.add_trace(
+            go.Heatmap(
+                z=z[:, idx],
+                x=[labels[j] for j in idx],
+                y=y,
+                text=text[:, idx],
+                texttemplate="%{text}",
+                customdata=custom[:, idx, :],
+                hovertemplate=hover,
+                colorscale=SCORE_SCALE,
+                reversescale=reverse,
+                zmin=1,
+                zmax=5,
+                xgap=3,
+                ygap=3,
+                colorbar={"title": {"text": title}, "x": x_bar, "len": 0.9, "thickness": 14},
+            )
+        )
+    figure.update_layout(
+        font=FONT,
+        height=max(260, 90 + 56 * len(team_order)),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        plot_bgcolor=NO_DATA_GREY,
+        xaxis={"side": "top", "categoryorder": "array", "categoryarray": labels},
+        yaxis={"autorange": "reversed", "automargin": True},
+    )
+    return figure
+
+
+def _dates(values: np.ndarray) -> list[str]:
+    return [d.isoformat() if isinstance(d, date) else str(d) for d in values]
+
+
+def team_trends(
+    rows: Sequence[Any],
+    participation: Sequence[Any],
+    anchors: dict[str, tuple[list[str], list[float]]],
+    actions: Sequence[Any],
+    opened: dict[int, date],
+) -> go.Figure:
+    """Per theme: mean, 95% band, anchor item, flagged changes and actions; then participation."""
+    titles = [
+        THEME_LABELS[t] + ("" if THEME_HIGHER_IS_BETTER[t] else " (higher = more concern)")
+        for t in THEMES
+    ] + ["Participation (% of invited)"]
+    figure = make_subplots(
+        rows=4,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=titles,
+        row_heights=[0.28, 0.28, 0.28, 0.16],
+    )
+    cols = columns(rows, "theme", "cycle_opened", "mean", "ci_low", "ci_high", "change")
+    action_cols = columns(actions, "theme", "created_at", "text")
+    for r, theme in enumerate(THEMES, start=1):
+        mask = cols["theme"] == theme if rows else np.array([], dtype=bool)
+        x = _dates(cols["cycle_opened"][mask]) if rows else []
+        mean = cols["mean"][mask] if rows else np.array([])
+        first = r == 1
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=cols["ci_high"][mask] if rows else [],
+                mode="lines",
+                line={"width": 0},
+                hoverinfo="skip",
+                showlegend=False,
+            ),
+            row=r,
+            col=1,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=cols["ci_low"][mask] if rows else [],
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=BAND_COLOUR,
+                name="95% interval",
+                legendgroup="band",
+                showlegend=first,
+                hoverinfo="skip",
+            ),
+            row=r,
+            col=1,
+        )
+        figure.add_trace(
+            go.Scatter(
+                x=x,
+                y=mean,
+                mode="lines+markers",
+                name="Theme score",
+                line={"color": LINE_COLOUR, "width": 2},
+                marker={"size": 5, "color": LINE_COLOUR},
+                legendgroup="score",
+                showlegend=first,
+                hovertemplate="%{x}: %{y:.1f}<extra>theme score</extra>",
+            ),
+            row=r,
+            col=1,
+        )
+        anchor_x, anchor_y = anchors.get(theme, ([], []))
+        figure.add_trace(
+            go.Scatter(
+                x=anchor_x,
+                y=anchor_y,
+                mode="lines",
+                name="Anchor item (asked every cycle)",
+                line={"color": ANCHOR_COLOUR, "dash": "dot", "width": 1.5},
+                legendgroup="anchor",
+                showlegend=first,
+                hovertemplate="%{x}: %{y:.1f}<extra>anchor item</extra>",
+            ),
+            row=r,
+            col=1,
+        )
+        if rows:
+            changed = mask & np.isin(cols["change"], ["up", "down"])
+            direction = cols["change"][changed]
+            figure.add_trace(
+                go.Scatter(
+                    x=_dates(cols["cycle_opened"][changed]),
+                    y=cols["mean"][changed],
+                    mode="markers+text",
+                    name="Significant change",
+                    marker={
+                        "symbol": np.where(direction == "up", "triangle-up", "triangle-down"),
+                        "size": 13,
+                        "color": CHANGE_COLOUR,
+                    },
+                    text=np.where(direction == "up", "significant rise", "significant drop"),
+                    textposition="top center",
+                    textfont={"color": CHANGE_COLOUR},
+                    legendgroup="change",
+                    showlegend=first,
+                    hovertemplate="%{x}: %{text}<extra></extra>",
+                ),
+                row=r,
+                col=1,
+            )
+        if actions:
+            amask = action_cols["theme"] == theme
+            figure.add_trace(
+                go.Scatter(
+                    x=[d.date().isoformat() for d in action_cols["created_at"][amask]],
+                    y=np.full(int(amask.sum()), 1.2),
+                    mode="markers",
+                    name="Team action",
+                    marker={"symbol": "diamond", "size": 11, "color": ACTION_COLOUR},
+                    text=action_cols["text"][amask],
+                    legendgroup="action",
+                    showlegend=first,
+                    hovertemplate="%{x}: %{text}<extra>action</extra>",
+                ),
+                row=r,
+                col=1,
+            )
+        figure.update_yaxes(range=[1, 5], dtick=1, row=r, col=1)
+    if participation:
+        pcols = columns(participation, "cycle_id", "rate", "responded", "invited")
+        shown = ~np.isnan(pcols["rate"])
+        invited = np.maximum(pcols["invited"].astype(float), 1.0)
+        took_part = np.where(shown, 100.0 * pcols["responded"].astype(float) / invited, np.nan)
+        figure.add_trace(
+            go.Bar(
+                x=_dates(np.array([opened.get(c) for c in pcols["cycle_id"]], dtype=object)),
+                y=np.round(took_part),
+                marker={"color": "#999999"},
+                name="Participation",
+                showlegend=False,
+                hovertemplate="%{x}: %{y:.0f}%<extra>participation</extra>",
+            ),
+            row=4,
+            col=1,
+        )
+    figure.update_yaxes(range=[0, 100], row=4, col=1)
+    figure.update_layout(
+        font=FONT,
+        height=860,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.05},
+        plot_bgcolor="white",
+        hovermode="closest",
+    )
+    figure.update_xaxes(showgrid=True, gridcolor="#eeeeee")
+    figure.update_yaxes(showgrid=True, gridcolor="#eeeeee")
+    return figure
+
+
+def item_distribution(items: Sequence[Any], k: int) -> go.Figure:
+    """One stacked bar per item: the share of each answer 1–5; hidden items read as such."""
+    if not items:
+        return empty_figure("No item results for this cycle.")
+    labels = [f"{THEME_LABELS.get(i.theme, i.theme)}: {i.wording}" for i in items]
+    counts = np.array(
+        [
+            [
+                float((i.distribution or {}).get(str(v), (i.distribution or {}).get(v, 0)))
+                for v in range(1, 6)
+            ]  # type: ignore[call-overload]
+            for i in items
+        ]
+    )
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts * 100, totals, out=np.full_like(counts, np.nan), where=totals > 0)
+    hidden = np.array([i.suppressed for i in items], dtype=bool)
+    shares[hidden] = np.nan
+    figure = go.Figure()
+    for v in range(1, 6):
+        figure.add_trace(
+            go.Bar(
+                y=labels,
+                x=shares[:, v - 1],
+                orientation="h",
+                name=SCALE_LABELS[v],
+                marker={"color": SCALE_COLOURS[v - 1]},
+                hovertemplate="%{y}<br>" + SCALE_LABELS[v] + ": %{x:.0f}%<extra></extra>",
+            )
+        )
+    figure.add_trace(
+        go.Scatter(
+            y=np.array(labels, dtype=object)[hidden],
+            x=np.full(int(hidden.sum()), 50),
+            mode="text",
+            text=f"fewer than {k} responses",
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    )
+    figure.update_layout(
+        barmode="stack",
+        font=FONT,
+        height=max(260, 70 + 44 * len(items)),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"range": [0, 100], "title": "% of answers"},
+        yaxis={"autorange": "reversed", "automargin": True},
+        legend={"orientation": "h", "y": 1.08},
+        plot_bgcolor="white",
+    )
+    return figure
+
+
+def compare_points(rows: Sequence[Any], group_labels: dict[int, str], k: int) -> go.Figure:
+    """Team vs its department and the organisation: mean with 95% interval per theme."""
+    if not rows:
+        return empty_figure("No comparison available for this cycle.")
+    cols = columns(rows, "team_id", "theme", "mean", "ci_low", "ci_high")
+    figure = go.Figure()
+    palette = ("#0072B2", "#E69F00", "#56B4E9", "#999999")
+    seen = list(dict.fromkeys(cols["team_id"]))
+    for index, group in enumerate(seen):
+        mask = cols["team_id"] == group
+        mean = cols["mean"][mask]
+        figure.add_trace(
+            go.Scatter(
+                x=[THEME_LABELS.get(t, t) for t in cols["theme"][mask]],
+                y=mean,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": cols["ci_high"][mask] - mean,
+                    "arrayminus": mean - cols["ci_low"][mask],
+                },
+                mode="markers",
+                marker={"size": 12, "color": palette[index % len(palette)]},
+                name=group_labels.get(group, str(group)),
+                hovertemplate="%{x}: %{y:.1f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    figure.update_layout(
+        scattermode="group",
+        font=FONT,
+        height=380,
+        yaxis={"range": [1, 5], "title": "Mean (1–5)"},
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        plot_bgcolor="white",
+        legend={"orientation": "h", "y": 1.12},
+    )
+    return figure

@@ -1,0 +1,187 @@
+"""Accessible HTML pieces of the dashboard: tables, comment lists, action lists, guide cards."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from pulse.actions.guide import Prompt
+from pulse.actions.service import VERDICT_LABELS, VERDICTS, FeedbackSummary
+from pulse.instrument import FAVOURABLE_LABELS, THEME_LABELS, THEMES
+
+
+def notice(message: str, color: str = "secondary") -> dbc.Alert:
+    return dbc.Alert(message, color=color, className="my-3")
+
+
+def _pct(value: float | None) -> str:
+    """A 0–100 percentage as a whole number (the confidentiality rules allow no finer)."""
+    return "—" if value is None else f"{value:.0f}%"
+
+
+def took_part(row: Any) -> float | None:
+    """Participation as a 0–100 percentage where the rules allow it (rate is None otherwise)."""
+    if row.rate is None or not row.invited:
+        return None
+    return 100.0 * row.responded / row.invited
+
+
+def participation_table(rows: Sequence[Any], k: int) -> html.Div:
+    if not rows:
+        return notice("No participation figures for this cycle.")
+    body = [
+        html.Tr(
+            [
+                html.Th(row.team, scope="row"),
+                html.Td(
+                    _pct(took_part(row))
+                    if took_part(row) is not None
+                    else f"not shown (fewer than {k} invited)"
+                ),
+            ]
+        )
+        for row in rows
+    ]
+    return dbc.Table(
+        [html.Thead(html.Tr([html.Th("Team"), html.Th("Took part")])), html.Tbody(body)],
+        bordered=False,
+        hover=True,
+        size="sm",
+        responsive=True,
+        id="participation-table",
+    )
+
+
+def favourable_table(items: Sequence[Any], k: int) -> html.Div:
+    if not items:
+        return html.Div()
+    body = [
+        html.Tr(
+            [
+                html.Td(THEME_LABELS.get(item.theme, item.theme)),
+                html.Td(item.wording),
+                html.Td(
+                    f"fewer than {k} responses"
+                    if item.suppressed or item.top2_pct is None
+                    else _pct(item.top2_pct)
+                ),
+            ]
+        )
+        for item in items
+    ]
+    return dbc.Table(
+        [
+            html.Thead(html.Tr([html.Th("Theme"), html.Th("Item"), html.Th("Agree (4–5)")])),
+            html.Tbody(body),
+        ],
+        size="sm",
+        responsive=True,
+        hover=True,
+    )
+
+
+def compare_table(rows: Sequence[Any], labels: dict[int, str]) -> html.Div:
+    if not rows:
+        return html.Div()
+    body = []
+    for row in rows:
+        if row.suppressed or row.mean is None:
+            figure = row.reason or "not shown"
+            favourable = "—"
+        else:
+            figure = f"{row.mean:.1f} ({row.ci_low:.1f}–{row.ci_high:.1f})"
+            favourable = _pct(row.favourable_pct)
+        body.append(
+            html.Tr(
+                [
+                    html.Th(labels.get(row.team_id, row.team), scope="row"),
+                    html.Td(THEME_LABELS.get(row.theme, row.theme)),
+                    html.Td(figure),
+                    html.Td(favourable, title=FAVOURABLE_LABELS.get(row.theme, "")),
+                ]
+            )
+        )
+    head = html.Tr(
+        [html.Th("Group"), html.Th("Theme"), html.Th("Mean (95% interval)"), html.Th("% fav.")]
+    )
+    return dbc.Table([html.Thead(head), html.Tbody(body)], size="sm", responsive=True)
+
+
+def comment_list(rows: Sequence[Any], k: int) -> html.Div:
+    if not rows:
+        return notice(
+            f"No comments to show: comments appear only for groups of at least {k} "
+            "respondents, shuffled and without dates."
+        )
+    sections = []
+    for theme in (*THEMES, None):
+        bodies = [row.body for row in rows if row.theme == theme]
+        if not bodies:
+            continue
+        title = THEME_LABELS[theme] if theme else "General"
+        sections.append(
+            html.Section(
+                [
+                    html.H2(title, className="h6"),
+                    html.Ul([html.Li(body) for body in bodies], className="list-unstyled"),
+                ],
+                className="mb-3",
+            )
+        )
+    note = html.P("Shown in random order, without dates.", className="text-muted small")
+    return html.Div([note, *sections], id="comment-list")
+
+
+def _verdicts(summary: FeedbackSummary | None, k: int) -> str:
+    if summary is None or summary.suppressed or summary.counts is None:
+        return f"fewer than {k} answers so far"
+    counts = " · ".join(f"{VERDICT_LABELS[v]}: {summary.counts[v]}" for v in VERDICTS)
+    return f"{counts} ({summary.respondents} answers)"
+
+
+def action_list(actions: Sequence[Any], summaries: dict[int, FeedbackSummary], k: int) -> html.Div:
+    if not actions:
+        return notice("No actions recorded for this team yet.")
+    body = [
+        html.Tr(
+            [
+                html.Td(action.created_at.date().isoformat()),
+                html.Td(THEME_LABELS.get(action.theme, action.theme)),
+                html.Td(action.text),
+                html.Td(_verdicts(summaries.get(action.id), k)),
+            ]
+        )
+        for action in actions
+    ]
+    head = html.Tr(
+        [html.Th("Recorded"), html.Th("Theme"), html.Th("Action"), html.Th("Did it help?")]
+    )
+    return dbc.Table(
+        [html.Thead(head), html.Tbody(body)], size="sm", responsive=True, id="action-table"
+    )
+
+
+def guide_cards(prompts: Sequence[Prompt]) -> html.Div:
+    if not prompts:
+        return html.P(
+            "Nothing stands out in the latest results. Keep asking what helps.",
+            className="text-muted",
+        )
+    return html.Div(
+        [
+            dbc.Card(
+                dbc.CardBody(
+                    [
+                        html.H3(prompt.headline, className="h6 card-title"),
+                        html.P(prompt.text, className="card-text mb-0"),
+                    ]
+                ),
+                className="mb-2 border-start border-4 border-info",
+            )
+            for prompt in prompts
+        ],
+        className="guide",
+    )
