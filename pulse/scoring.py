@@ -9,7 +9,13 @@ from typing import Literal
 
 from pulse.confidentiality import validate_threshold
 from pulse.instrument import SCALE_RANGES, ItemDefinition
-from pulse.stats import benjamini_hochberg, mean_interval, welch_p, wilson_interval
+from pulse.stats import (
+    benjamini_hochberg,
+    mean_interval,
+    welch_p,
+    welch_p_from_stats,
+    wilson_interval,
+)
 
 FAVOURABLE_CUTOFF = 4.0
 MIN_CHANGE = 0.3
@@ -172,9 +178,55 @@ class ChangeFlag:
         return self.direction is not None
 
 
-def _eligible(test: ChangeTest) -> bool:
-    k = validate_threshold(test.threshold)
-    return test.same_item_set and len(test.previous) >= k and len(test.current) >= k
+@dataclass(frozen=True)
+class Summary:
+    """A theme score reduced to what a change test needs: n, mean and sd (ddof=1)."""
+
+    n: int
+    mean: float
+    sd: float
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary:
+        """Summarise person scores."""
+        n = len(values)
+        mean = sum(values) / n if n else math.nan
+        sd = math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) if n > 1 else math.nan
+        return cls(n, mean, sd)
+
+
+@dataclass(frozen=True)
+class SummaryChangeTest:
+    """A ChangeTest on stored aggregates instead of person-level scores."""
+
+    team_id: Hashable
+    theme: str
+    previous: Summary
+    current: Summary
+    same_item_set: bool
+    threshold: int
+
+
+def _decide(
+    tests: Sequence[ChangeTest | SummaryChangeTest],
+    eligible: list[bool],
+    p_values: dict[int, float],
+    deltas: dict[int, float],
+) -> list[ChangeFlag]:
+    decisions = benjamini_hochberg(list(p_values.values()), CHANGE_ALPHA)
+    rejected = dict(zip(p_values, decisions, strict=True))
+    flags = []
+    for i, test in enumerate(tests):
+        if not eligible[i]:
+            flags.append(ChangeFlag(test.team_id, test.theme, None, None, None))
+            continue
+        delta = deltas[i]
+        big_enough = abs(delta) >= MIN_CHANGE - _MIN_CHANGE_TOLERANCE
+        direction: Direction | None = None
+        if rejected[i] and big_enough:
+            direction = "up" if delta > 0 else "down"
+        flags.append(ChangeFlag(test.team_id, test.theme, delta, p_values[i], direction))
+    return flags
 
 
 def change_flags(tests: Sequence[ChangeTest]) -> list[ChangeFlag]:
@@ -185,21 +237,37 @@ def change_flags(tests: Sequence[ChangeTest]) -> list[ChangeFlag]:
     all eligible tests of the cycle. Ineligible comparisons are not tests, so they neither enter
     the FDR family nor report a delta or p: below the threshold no figure may leak.
     """
-    eligible = [_eligible(test) for test in tests]
+    eligible = []
+    for test in tests:
+        k = validate_threshold(test.threshold)
+        eligible.append(test.same_item_set and len(test.previous) >= k and len(test.current) >= k)
     p_values = {
         i: welch_p(test.previous, test.current) for i, test in enumerate(tests) if eligible[i]
     }
-    decisions = benjamini_hochberg(list(p_values.values()), CHANGE_ALPHA)
-    rejected = dict(zip(p_values, decisions, strict=True))
-    flags = []
-    for i, test in enumerate(tests):
-        if not eligible[i]:
-            flags.append(ChangeFlag(test.team_id, test.theme, None, None, None))
-            continue
-        delta = sum(test.current) / len(test.current) - sum(test.previous) / len(test.previous)
-        big_enough = abs(delta) >= MIN_CHANGE - _MIN_CHANGE_TOLERANCE
-        direction: Direction | None = None
-        if rejected[i] and big_enough:
-            direction = "up" if delta > 0 else "down"
-        flags.append(ChangeFlag(test.team_id, test.theme, delta, p_values[i], direction))
-    return flags
+    deltas = {
+        i: sum(test.current) / len(test.current) - sum(test.previous) / len(test.previous)
+        for i, test in enumerate(tests)
+        if eligible[i]
+    }
+    return _decide(tests, eligible, p_values, deltas)
+
+
+def change_flags_from_summaries(tests: Sequence[SummaryChangeTest]) -> list[ChangeFlag]:
+    """change_flags on stored aggregates: the same rules, Welch's test from n, mean and sd."""
+    eligible = []
+    for test in tests:
+        k = validate_threshold(test.threshold)
+        eligible.append(test.same_item_set and test.previous.n >= k and test.current.n >= k)
+    chosen = [i for i, ok in enumerate(eligible) if ok]
+    pairs = [(tests[i].previous, tests[i].current) for i in chosen]
+    p_array = welch_p_from_stats(
+        [a.mean for a, _ in pairs],
+        [a.sd for a, _ in pairs],
+        [a.n for a, _ in pairs],
+        [b.mean for _, b in pairs],
+        [b.sd for _, b in pairs],
+        [b.n for _, b in pairs],
+    )
+    p_values = {i: float(p) for i, p in zip(chosen, p_array, strict=True)}
+    deltas = {i: t.current.mean - t.previous.mean for i, t in enumerate(tests) if eligible[i]}
+    return _decide(tests, eligible, p_values, deltas)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
 from scipy import stats
 
 
@@ -61,6 +62,32 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
         return 1.0 if x[0] == y[0] else 0.0
     result = stats.ttest_ind(x, y, equal_var=False)
     return float(result.pvalue)
+
+
+def welch_p_from_stats(
+    mean_a: npt.ArrayLike,
+    sd_a: npt.ArrayLike,
+    n_a: npt.ArrayLike,
+    mean_b: npt.ArrayLike,
+    sd_b: npt.ArrayLike,
+    n_b: npt.ArrayLike,
+) -> npt.NDArray[np.float64]:
+    """Return Welch's two-sided p for each pair of summaries (sd with ddof=1), as welch_p would.
+
+    Aggregates keep n, mean and sd, so a change test needs no person-level rows, and one call
+    tests a whole cycle's comparisons. Zero variance on both sides is decided as in welch_p.
+    """
+    ma, sa, na = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (mean_a, sd_a, n_a))
+    mb, sb, nb = (np.atleast_1d(np.asarray(x, dtype=float)) for x in (mean_b, sd_b, n_b))
+    if ma.size == 0:
+        return np.empty(0, dtype=np.float64)
+    if (na < 2).any() or (nb < 2).any():
+        raise ValueError("welch_p_from_stats needs at least two values in each sample")
+    flat = (sa == 0.0) & (sb == 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = stats.ttest_ind_from_stats(ma, sa, na, mb, sb, nb, equal_var=False)
+    p = np.asarray(result.pvalue, dtype=np.float64)
+    return np.where(flat, np.where(ma == mb, 1.0, 0.0), p)
 
 
 def cronbach_alpha(rows: Sequence[Sequence[float | None]]) -> float:

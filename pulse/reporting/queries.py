@@ -1,70 +1,438 @@
-"""Reporting queries: the only way reports read aggregates, always filtered to visible teams."""
+"""Reporting queries: the only way reports read aggregates, and where suppression is applied.
+
+Every function takes the team ids the caller may see (pulse.teams.service.visible_team_ids)
+and the threshold k in force (pulse.organisation.service.threshold). Suppression is decided
+here on every read, over the WHOLE team tree whatever the caller may see, so every viewer
+gets the same hidden set and a change of k applies to the next read. A suppressed row carries
+no n, mean, interval, distribution or change flag, and is also returned where a group was
+surveyed but nobody answered, so "few" and "none" look the same.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Collection
+from datetime import UTC, date, datetime, time
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pulse.reporting.models import ThemeAggregate
-from pulse.surveys.models import Cycle
+from pulse.answers.models import Comment, Response
+from pulse.confidentiality import (
+    round_mean,
+    round_pct,
+    suppressed_reason,
+    team_vs_rest,
+    validate_threshold,
+)
+from pulse.delivery.models import Invitation
+from pulse.instrument import THEMES
+from pulse.reporting.change import comparison_cycles
+from pulse.reporting.compute import TeamTree, asked_items
+from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
+from pulse.reporting.rest import rest_of_organisation
+from pulse.reporting.rows import CommentRow, CycleRow, ItemRow, ParticipationRow, ThemeRow
+from pulse.reporting.suppression import hidden_cells, hidden_groups
+from pulse.surveys.models import Cycle, Item
 from pulse.teams.models import Team
 
+__all__ = [
+    "CommentRow",
+    "CycleRow",
+    "ItemRow",
+    "ParticipationRow",
+    "ThemeRow",
+    "comment_rows",
+    "compare_rows",
+    "cycles_for",
+    "export_rows",
+    "item_rows",
+    "latest_closed_cycle_id",
+    "participation_rows",
+    "theme_rows",
+]
 
-@dataclass(frozen=True)
-class ThemeScoreRow:
-    """One group's theme score in one cycle as a report may show it."""
 
-    team_id: int
-    team: str
-    cycle_id: int
-    cycle_opened: str
-    theme: str
-    n: int | None
-    mean: float | None
-    ci_low: float | None
-    ci_high: float | None
-    suppressed: bool
+def _names(session: Session) -> dict[int, tuple[str, int | None]]:
+    return {
+        team_id: (name, parent)
+        for team_id, name, parent in session.execute(select(Team.id, Team.name, Team.parent_id))
+    }
 
 
-def latest_closed_cycle_id(session: Session, *, team_ids: set[int]) -> int | None:
+def _opened(session: Session, cycle_ids: Collection[int]) -> dict[int, datetime]:
+    query = select(Cycle.id, Cycle.opens_at).where(Cycle.id.in_(list(cycle_ids)))
+    return dict(session.execute(query).tuples().all())
+
+
+def _r1(value: float | None) -> float | None:
+    return None if value is None else round_mean(value)
+
+
+def _pct(value: float | None) -> int | None:
+    return None if value is None else round_pct(value)
+
+
+def _theme_row(
+    agg: ThemeAggregate | None,
+    *,
+    team_id: int,
+    cycle_id: int,
+    theme: str,
+    names: dict[int, tuple[str, int | None]],
+    opened: datetime,
+    hidden: bool,
+    change: str | None,
+    k: int,
+) -> ThemeRow:
+    name, parent = names[team_id]
+    shown = agg is not None and not hidden
+    return ThemeRow(
+        team_id=team_id,
+        team=name,
+        parent=names[parent][0] if parent is not None else None,
+        cycle_id=cycle_id,
+        cycle_opened=opened.date(),
+        theme=theme,
+        n=agg.n if shown and agg else None,
+        mean=_r1(agg.mean) if shown and agg else None,
+        ci_low=_r1(agg.ci_low) if shown and agg else None,
+        ci_high=_r1(agg.ci_high) if shown and agg else None,
+        favourable_pct=_pct(agg.favourable_pct) if shown and agg else None,
+        fav_low=_pct(agg.fav_low) if shown and agg else None,
+        fav_high=_pct(agg.fav_high) if shown and agg else None,
+        change=change if shown else None,
+        suppressed=not shown,
+        reason=None if shown else suppressed_reason(k),
+    )
+
+
+def _theme_cells(
+    session: Session, *, cycle_ids: Collection[int], k: int, tree: TeamTree
+) -> tuple[dict[tuple[int, int, str], ThemeAggregate], set[tuple[Any, int]]]:
+    """Every group's aggregate in these cycles, and the (cycle, theme), group pairs to hide."""
+    aggregates = {
+        (a.team_id, a.cycle_id, a.theme): a
+        for a in session.scalars(
+            select(ThemeAggregate).where(ThemeAggregate.cycle_id.in_(list(cycle_ids)))
+        )
+    }
+    hidden = hidden_cells(
+        tree.parents, (((c, th), g, a.n) for (g, c, th), a in aggregates.items()), k
+    )
+    return aggregates, hidden
+
+
+def _surveyed(
+    session: Session, *, team_ids: Collection[int], cycle_ids: Collection[int]
+) -> set[tuple[int, int]]:
+    """(team, cycle) pairs a report row is due for: invited there, or with aggregates."""
+    pairs = set(
+        session.execute(
+            select(Participation.team_id, Participation.cycle_id).where(
+                Participation.team_id.in_(list(team_ids)),
+                Participation.cycle_id.in_(list(cycle_ids)),
+            )
+        ).tuples()
+    )
+    pairs.update(
+        session.execute(
+            select(ThemeAggregate.team_id, ThemeAggregate.cycle_id)
+            .where(
+                ThemeAggregate.team_id.in_(list(team_ids)),
+                ThemeAggregate.cycle_id.in_(list(cycle_ids)),
+            )
+            .distinct()
+        ).tuples()
+    )
+    return pairs
+
+
+def _cycles(
+    session: Session, *, team_ids: Collection[int], cycle_ids: Collection[int] | None, since: Any
+) -> list[int]:
+    if cycle_ids is not None:
+        return list(cycle_ids)
+    query = select(Cycle.id).where(
+        Cycle.id.in_(
+            select(Participation.cycle_id).where(Participation.team_id.in_(list(team_ids)))
+        )
+        | Cycle.id.in_(
+            select(ThemeAggregate.cycle_id).where(ThemeAggregate.team_id.in_(list(team_ids)))
+        )
+    )
+    if since is not None:
+        if isinstance(since, datetime):
+            start = since if since.tzinfo else since.replace(tzinfo=UTC)
+        else:
+            start = datetime.combine(since, time.min, tzinfo=UTC)
+        query = query.where(Cycle.opens_at >= start)
+    return list(session.scalars(query))
+
+
+def theme_rows(
+    session: Session,
+    *,
+    team_ids: Collection[int],
+    threshold: int,
+    cycle_ids: Collection[int] | None = None,
+    since: date | datetime | None = None,
+) -> list[ThemeRow]:
+    """Theme scores of the given teams, ordered by cycle, team name and theme."""
+    k = validate_threshold(threshold)
+    if not team_ids:
+        return []
+    cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=since)
+    if not cycles:
+        return []
+    tree = TeamTree.load(session)
+    names = _names(session)
+    compared = comparison_cycles(session, cycle_ids=set(cycles))
+    wanted = set(cycles) | set(compared.values())
+    aggregates, hidden = _theme_cells(session, cycle_ids=wanted, k=k, tree=tree)
+    opened = _opened(session, cycles)
+    asked = asked_items(session, cycle_ids=cycles)
+    rows = []
+    for team_id, cycle_id in _surveyed(session, team_ids=team_ids, cycle_ids=cycles):
+        for theme in THEMES:
+            if (cycle_id, theme) not in asked:
+                continue
+            agg = aggregates.get((team_id, cycle_id, theme))
+            before = compared.get((cycle_id, theme))
+            # A flag against an earlier figure that is hidden now would hint at that figure.
+            change = agg.change if agg is not None else None
+            if before is None or ((before, theme), team_id) in hidden:
+                change = None
+            rows.append(
+                _theme_row(
+                    agg,
+                    team_id=team_id,
+                    cycle_id=cycle_id,
+                    theme=theme,
+                    names=names,
+                    opened=opened[cycle_id],
+                    hidden=((cycle_id, theme), team_id) in hidden,
+                    change=change,
+                    k=k,
+                )
+            )
+    order = {theme: i for i, theme in enumerate(THEMES)}
+    rows.sort(key=lambda r: (r.cycle_opened, r.cycle_id, r.team.lower(), order[r.theme]))
+    return rows
+
+
+def participation_rows(
+    session: Session,
+    *,
+    team_ids: Collection[int],
+    threshold: int,
+    cycle_ids: Collection[int] | None = None,
+) -> list[ParticipationRow]:
+    """Invitations and responses per group; counts and rate only where ≥ k were invited."""
+    k = validate_threshold(threshold)
+    if not team_ids:
+        return []
+    cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
+    tree = TeamTree.load(session)
+    names = _names(session)
+    rows = list(session.scalars(select(Participation).where(Participation.cycle_id.in_(cycles))))
+    # Complementary suppression on invited counts: no subtraction reveals a group below k.
+    hidden = hidden_cells(tree.parents, ((p.cycle_id, p.team_id, p.invited) for p in rows), k)
+    opened = _opened(session, cycles)
+    result = []
+    for p in rows:
+        if p.team_id not in team_ids:
+            continue
+        shown = (p.cycle_id, p.team_id) not in hidden
+        rate = round_pct(100.0 * p.responded / p.invited) if shown and p.invited else None
+        result.append(
+            ParticipationRow(
+                team_id=p.team_id,
+                team=names[p.team_id][0],
+                cycle_id=p.cycle_id,
+                invited=p.invited if shown else None,
+                responded=p.responded if shown else None,
+                rate=rate,
+            )
+        )
+    result.sort(key=lambda r: (opened[r.cycle_id], r.team.lower()))
+    return result
+
+
+def item_rows(
+    session: Session,
+    *,
+    team_ids: Collection[int],
+    threshold: int,
+    cycle_id: int | None = None,
+    cycle_ids: Collection[int] | None = None,
+) -> list[ItemRow]:
+    """Raw answer distributions per item for drill-down, suppressed per item like scores."""
+    k = validate_threshold(threshold)
+    wanted = list(cycle_ids or []) + ([cycle_id] if cycle_id is not None else [])
+    if not team_ids or not wanted:
+        return []
+    tree = TeamTree.load(session)
+    found = session.execute(
+        select(ItemAggregate, Item)
+        .join(Item, Item.id == ItemAggregate.item_id)
+        .where(ItemAggregate.cycle_id.in_(wanted))
+    ).all()
+    hidden = hidden_cells(
+        tree.parents, (((a.cycle_id, a.item_id), a.team_id, a.n) for a, _ in found), k
+    )
+    rows = []
+    for agg, item in found:
+        if agg.team_id not in team_ids:
+            continue
+        shown = ((agg.cycle_id, agg.item_id), agg.team_id) not in hidden
+        rows.append(
+            ItemRow(
+                team_id=agg.team_id,
+                cycle_id=agg.cycle_id,
+                item_code=item.code,
+                item_version=item.version,
+                wording=item.wording,
+                theme=item.theme,
+                n=agg.n if shown else None,
+                distribution={int(v): int(c) for v, c in agg.distribution.items()}
+                if shown
+                else None,
+                top2_pct=_pct(agg.top2_pct) if shown else None,
+                suppressed=not shown,
+            )
+        )
+    order = {theme: i for i, theme in enumerate((*THEMES, "enps"))}
+    rows.sort(key=lambda r: (r.cycle_id, r.team_id, order.get(r.theme, 9), r.item_code))
+    return rows
+
+
+def _respondents(session: Session, *, cycle_id: int, tree: TeamTree) -> dict[int, int]:
+    totals: dict[int, int] = {}
+    for team_id in session.scalars(select(Response.team_id).where(Response.cycle_id == cycle_id)):
+        for group in tree.chain(team_id):
+            totals[group] = totals.get(group, 0) + 1
+    return totals
+
+
+def comment_rows(
+    session: Session, *, team_id: int, cycle_id: int, threshold: int, rng: random.Random
+) -> list[CommentRow]:
+    """Comments of a group's subtree: only where its respondents may be shown, shuffled."""
+    k = validate_threshold(threshold)
+    tree = TeamTree.load(session)
+    totals = _respondents(session, cycle_id=cycle_id, tree=tree)
+    # The same complementary suppression as scores: a department's comments minus its
+    # visible teams' comments must never single out a hidden team's few comments.
+    if totals.get(team_id, 0) < k or team_id in hidden_groups(tree.parents, totals, k):
+        return []
+    subtree = {t for t in tree.parents if team_id in tree.chain(t)}
+    found = session.execute(
+        select(Comment.theme, Comment.body)
+        .where(Comment.cycle_id == cycle_id, Comment.team_id.in_(sorted(subtree)))
+        .order_by(Comment.id)
+    ).tuples()
+    kept = [CommentRow(theme=theme, body=body.strip()) for theme, body in found if body.strip()]
+    rng.shuffle(kept)
+    return kept
+
+
+def compare_rows(
+    session: Session, *, team_id: int, cycle_id: int, threshold: int
+) -> list[ThemeRow]:
+    """The team, its parent group, the organisation and the rest of the organisation."""
+    k = validate_threshold(threshold)
+    tree = TeamTree.load(session)
+    chain = tree.chain(team_id)
+    groups = list(dict.fromkeys([chain[0], *chain[1:2], chain[-1]]))
+    rows = theme_rows(session, team_ids=set(groups), threshold=k, cycle_ids=[cycle_id])
+    position = {group: i for i, group in enumerate(groups)}
+    rows.sort(key=lambda r: (position[r.team_id], THEMES.index(r.theme)))
+    if len(chain) < 2:
+        return rows
+    root = chain[-1]
+    aggregates, hidden = _theme_cells(session, cycle_ids=[cycle_id], k=k, tree=tree)
+    names = _names(session)
+    opened = _opened(session, [cycle_id])[cycle_id]
+    for theme in THEMES:
+        team = aggregates.get((team_id, cycle_id, theme))
+        org = aggregates.get((root, cycle_id, theme))
+        if org is None:
+            continue
+        visible = (
+            team is not None
+            and ((cycle_id, theme), root) not in hidden
+            and team_vs_rest(team.n, org.n, k, team_hidden=((cycle_id, theme), team_id) in hidden)
+        )
+        rest = rest_of_organisation(org, team) if visible and team is not None else None
+        row = _theme_row(
+            rest,
+            team_id=root,
+            cycle_id=cycle_id,
+            theme=theme,
+            names=names,
+            opened=opened,
+            hidden=rest is None,
+            change=None,
+            k=k,
+        )
+        rows.append(ThemeRow(**{**row.__dict__, "team": "Rest of organisation", "parent": None}))
+    return rows
+
+
+def cycles_for(session: Session, *, team_ids: Collection[int]) -> list[CycleRow]:
+    """Cycles the given teams were surveyed in (or have results for), newest first."""
+    if not team_ids:
+        return []
+    ids = list(team_ids)
+    query = (
+        select(Cycle.id, Cycle.opens_at, Cycle.status)
+        .where(
+            Cycle.id.in_(select(Invitation.cycle_id).where(Invitation.team_id.in_(ids)))
+            | Cycle.id.in_(select(ThemeAggregate.cycle_id).where(ThemeAggregate.team_id.in_(ids)))
+        )
+        .order_by(Cycle.opens_at.desc())
+    )
+    return [CycleRow(id=i, opened=o.date(), status=s) for i, o, s in session.execute(query)]
+
+
+def latest_closed_cycle_id(session: Session, *, team_ids: Collection[int]) -> int | None:
     """The most recent closed cycle with aggregates for any of the given teams."""
     return session.scalar(
         select(Cycle.id)
         .join(ThemeAggregate, ThemeAggregate.cycle_id == Cycle.id)
-        .where(Cycle.status == "closed", ThemeAggregate.team_id.in_(team_ids))
+        .where(Cycle.status == "closed", ThemeAggregate.team_id.in_(list(team_ids)))
         .order_by(Cycle.opens_at.desc())
         .limit(1)
     )
 
 
-def theme_scores(session: Session, *, team_ids: set[int], cycle_id: int) -> list[ThemeScoreRow]:
-    """Theme scores of the given teams in one cycle; suppressed rows carry no figures."""
-    if not team_ids:
-        return []
-    rows = session.execute(
-        select(ThemeAggregate, Team.name, Cycle.opens_at)
-        .join(Team, Team.id == ThemeAggregate.team_id)
-        .join(Cycle, Cycle.id == ThemeAggregate.cycle_id)
-        .where(ThemeAggregate.cycle_id == cycle_id, ThemeAggregate.team_id.in_(team_ids))
-        .order_by(func.lower(Team.name), ThemeAggregate.theme)
-    ).all()
-    result = []
-    for aggregate, team_name, opened in rows:
-        hidden = aggregate.suppressed
-        result.append(
-            ThemeScoreRow(
-                team_id=aggregate.team_id,
-                team=team_name,
-                cycle_id=aggregate.cycle_id,
-                cycle_opened=opened.date().isoformat(),
-                theme=aggregate.theme,
-                n=None if hidden else aggregate.n,
-                mean=None if hidden else aggregate.mean,
-                ci_low=None if hidden else aggregate.ci_low,
-                ci_high=None if hidden else aggregate.ci_high,
-                suppressed=hidden,
-            )
-        )
-    return result
+def export_rows(
+    session: Session,
+    *,
+    team_ids: Collection[int],
+    threshold: int,
+    since: date | datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The rows `pulse report export` and the dashboard download give: plain JSON values."""
+    return [
+        {
+            "team": row.team,
+            "parent": row.parent,
+            "cycle": row.cycle_opened.isoformat(),
+            "cycle_id": row.cycle_id,
+            "theme": row.theme,
+            "n": row.n,
+            "mean": row.mean,
+            "ci_low": row.ci_low,
+            "ci_high": row.ci_high,
+            "favourable_pct": row.favourable_pct,
+            "fav_low": row.fav_low,
+            "fav_high": row.fav_high,
+            "change": row.change,
+            "suppressed": row.suppressed,
+            "reason": row.reason,
+        }
+        for row in theme_rows(session, team_ids=team_ids, threshold=threshold, since=since)
+    ]

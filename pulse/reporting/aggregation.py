@@ -1,0 +1,321 @@
+"""Turning answers into stored aggregates: incremental, per cycle at close, or everything.
+
+Stored aggregates keep full precision and the real n of every group, small ones included;
+the `suppressed` column records complementary suppression at the threshold used when the row
+was written, for inspection only. Reports never trust it: pulse.reporting.queries recomputes
+suppression from the stored n at the threshold in force on every read, so changing k takes
+effect on the next read. Change flags are decided at finalisation with the k then in force
+(n ≥ k in both cycles); after changing k, `pulse aggregate --all` recomputes them, and a read
+never shows a flag on a row it hides or against an earlier row it hides.
+
+Concurrency: every run first takes a write lock on the cycles it recomputes (a no-op UPDATE),
+so two runs touching the same department never interleave reads and writes, while runs for
+different cycles proceed in parallel. Dirty marks are deleted before the answers are read, so
+a submit that lands meanwhile marks its team dirty again and is picked up by the next run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from pulse.confidentiality import validate_threshold
+from pulse.db import utcnow
+from pulse.instrument import THEMES
+from pulse.reporting import compute
+from pulse.reporting.change import flag_changes
+from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
+from pulse.reporting.store import clean, upsert
+from pulse.reporting.suppression import hidden_cells
+from pulse.surveys.models import Cycle
+
+Progress = Callable[[int], None]
+
+_THEME_FIGURES = (
+    "n",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "favourable_n",
+    "favourable_pct",
+    "fav_low",
+    "fav_high",
+    "item_set",
+    "suppressed",
+)
+_FLAGS = ("change", "change_p", "delta", "final")
+_ITEM_FIGURES = ("n", "mean", "distribution", "top2_pct", "suppressed")
+# Rows are written in slices of this many cycles so the progress bar moves during a rebuild.
+_CYCLES_PER_SLICE = 4
+
+
+@dataclass(frozen=True)
+class _Computed:
+    tree: compute.TeamTree
+    asked: dict[tuple[int, str], list[int]]
+    themes: compute.ThemeStats
+    items: compute.ItemStats
+    participation: compute.ParticipationStats
+
+
+def _compute(session: Session, cycle_ids: Collection[int] | None) -> _Computed:
+    tree = compute.TeamTree.load(session)
+    asked = compute.asked_items(session, cycle_ids=cycle_ids)
+    scores = compute.person_scores(session, cycle_ids=cycle_ids, asked=asked)
+    return _Computed(
+        tree=tree,
+        asked=asked,
+        themes=compute.theme_stats(scores, tree),
+        items=compute.item_stats(session, cycle_ids=cycle_ids, tree=tree),
+        participation=compute.participation_stats(session, cycle_ids=cycle_ids, tree=tree),
+    )
+
+
+def _lock_cycles(session: Session, cycle_ids: Collection[int] | None) -> None:
+    """Serialise runs over the same cycles (row locks on PostgreSQL, the write lock on SQLite)."""
+    statement = update(Cycle).values(status=Cycle.status)
+    if cycle_ids is not None:
+        statement = statement.where(Cycle.id.in_(sorted(cycle_ids)))
+    session.execute(statement.execution_options(synchronize_session=False))
+
+
+def _select(groups: np.ndarray, cycles: np.ndarray, scope: set[int] | None, part: set[int]) -> Any:
+    keep = np.isin(cycles, sorted(part))
+    if scope is not None:
+        keep &= np.isin(groups, sorted(scope))
+    return np.nonzero(keep)[0]
+
+
+def _theme_columns(
+    data: _Computed, rows: Any, hidden: set[Any], flags: dict[Any, Any], final: set[int]
+) -> dict[str, list[Any]]:
+    t = data.themes
+    groups, cycles, themes = t.group[rows], t.cycle[rows], t.theme[rows]
+    keys = list(zip(groups.tolist(), cycles.tolist(), themes.tolist(), strict=True))
+    columns: dict[str, list[Any]] = {
+        "team_id": groups.tolist(),
+        "cycle_id": cycles.tolist(),
+        "theme": [THEMES[th] for _, _, th in keys],
+    }
+    for name in _THEME_FIGURES[:-2]:
+        columns[name] = clean(getattr(t, name)[rows])
+    columns["item_set"] = [
+        ",".join(map(str, data.asked.get((c, THEMES[th]), []))) for _, c, th in keys
+    ]
+    columns["suppressed"] = [((c, th), g) in hidden for g, c, th in keys]
+    picked = [flags.get(key) for key in keys]
+    columns["change"] = [f.direction if f else None for f in picked]
+    columns["change_p"] = [f.p if f else None for f in picked]
+    columns["delta"] = [f.delta if f else None for f in picked]
+    columns["final"] = [c in final for _, c, _ in keys]
+    return columns
+
+
+def _item_columns(data: _Computed, rows: Any, hidden: set[Any]) -> dict[str, list[Any]]:
+    s = data.items
+    counts = s.counts[rows]
+    n = counts.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(n > 0, s.total[rows] / n, np.nan)
+        top2 = np.where(n > 0, 100.0 * (counts[:, 3] + counts[:, 4]) / n, np.nan)
+    groups, cycles, items = s.group[rows].tolist(), s.cycle[rows].tolist(), s.item[rows].tolist()
+    return {
+        "team_id": groups,
+        "cycle_id": cycles,
+        "item_id": items,
+        "n": n.tolist(),
+        "mean": clean(mean),
+        "distribution": [{str(v + 1): c for v, c in enumerate(row)} for row in counts.tolist()],
+        "top2_pct": clean(top2),
+        "suppressed": [
+            ((c, i), g) in hidden for g, c, i in zip(groups, cycles, items, strict=True)
+        ],
+    }
+
+
+def _cells(cycles: Any, kinds: Any, groups: Any, ns: Any) -> list[tuple[tuple[int, int], int, int]]:
+    return [
+        ((c, x), g, n)
+        for c, x, g, n in zip(
+            cycles.tolist(), kinds.tolist(), groups.tolist(), ns.tolist(), strict=True
+        )
+    ]
+
+
+def _write(
+    session: Session,
+    data: _Computed,
+    *,
+    cycle_ids: list[int],
+    scope: set[int] | None,
+    k: int,
+    final: set[int],
+    now: datetime,
+    progress: Progress | None = None,
+) -> None:
+    """Upsert the computed rows of `scope` (None: every group) and drop rows gone stale."""
+    t, s, p = data.themes, data.items, data.participation
+    theme_hidden = hidden_cells(
+        data.tree.parents,
+        _cells(t.cycle, t.theme, t.group, t.n),
+        k,
+    )
+    item_hidden = hidden_cells(
+        data.tree.parents,
+        _cells(s.cycle, s.item, s.group, s.n),
+        k,
+    )
+    flags = flag_changes(session, t, k=k, cycle_ids=final)
+    for start in range(0, len(cycle_ids), _CYCLES_PER_SLICE):
+        part = set(cycle_ids[start : start + _CYCLES_PER_SLICE])
+        rows = _select(t.group, t.cycle, scope, part)
+        upsert(
+            session,
+            ThemeAggregate.__table__,  # type: ignore[arg-type]
+            _theme_columns(data, rows, theme_hidden, flags, final),
+            keys=("team_id", "cycle_id", "theme"),
+            # An interim run over an open cycle leaves flags alone; there are none before close.
+            update=_THEME_FIGURES + (_FLAGS if part & final else ()),
+            computed_at=now,
+        )
+        upsert(
+            session,
+            ItemAggregate.__table__,  # type: ignore[arg-type]
+            _item_columns(data, _select(s.group, s.cycle, scope, part), item_hidden),
+            keys=("team_id", "cycle_id", "item_id"),
+            update=_ITEM_FIGURES,
+            computed_at=now,
+        )
+        rows = _select(p.group, p.cycle, scope, part)
+        upsert(
+            session,
+            Participation.__table__,  # type: ignore[arg-type]
+            {
+                "team_id": p.group[rows].tolist(),
+                "cycle_id": p.cycle[rows].tolist(),
+                "invited": p.invited[rows].tolist(),
+                "responded": p.responded[rows].tolist(),
+            },
+            keys=("team_id", "cycle_id"),
+            update=("invited", "responded"),
+            computed_at=now,
+        )
+        if progress:
+            progress(len(part))
+    for model in (ThemeAggregate, ItemAggregate, Participation):
+        # Whatever this run did not rewrite in its scope has no answers behind it any more.
+        stale = delete(model).where(model.computed_at != now, model.cycle_id.in_(cycle_ids))
+        if scope is not None:
+            stale = stale.where(model.team_id.in_(sorted(scope)))
+        session.execute(stale.execution_options(synchronize_session=False))
+
+
+def _finalised(session: Session, cycle_ids: Collection[int]) -> set[int]:
+    return set(
+        session.scalars(
+            select(Cycle.id).where(Cycle.id.in_(list(cycle_ids)), Cycle.finalised_at.is_not(None))
+        )
+    )
+
+
+def _aggregate_cycle(session: Session, *, cycle_id: int, teams: set[int], k: int) -> None:
+    data = _compute(session, [cycle_id])
+    scope: set[int] = set()
+    for team in teams:
+        scope.update(data.tree.chain(team))
+    _write(
+        session,
+        data,
+        cycle_ids=[cycle_id],
+        scope=scope,
+        k=k,
+        final=_finalised(session, [cycle_id]),
+        now=utcnow(),
+    )
+
+
+def aggregate_team_cycle(session: Session, *, team_id: int, cycle_id: int, threshold: int) -> None:
+    """Recompute one team's aggregates for one cycle and those of every group above it."""
+    k = validate_threshold(threshold)
+    if session.get(Cycle, cycle_id) is None:
+        raise ValueError(f"no cycle with id {cycle_id}")
+    _lock_cycles(session, [cycle_id])
+    _aggregate_cycle(session, cycle_id=cycle_id, teams={team_id}, k=k)
+    session.flush()
+
+
+def aggregate_dirty(session: Session, *, threshold: int) -> int:
+    """Recompute every team × cycle marked dirty; returns how many were processed."""
+    k = validate_threshold(threshold)
+    # Deleting first claims the marks: a concurrent run cannot take the same ones, and a
+    # submit committing after this point marks its team again for the next run.
+    claimed = session.execute(
+        delete(DirtyTeamCycle).returning(DirtyTeamCycle.team_id, DirtyTeamCycle.cycle_id)
+    ).all()
+    by_cycle: dict[int, set[int]] = {}
+    for team_id, cycle_id in claimed:
+        by_cycle.setdefault(cycle_id, set()).add(team_id)
+    for cycle_id in sorted(by_cycle):
+        _lock_cycles(session, [cycle_id])
+        _aggregate_cycle(session, cycle_id=cycle_id, teams=by_cycle[cycle_id], k=k)
+    session.flush()
+    return len(claimed)
+
+
+def finalise_cycle(session: Session, *, cycle_id: int, threshold: int) -> None:
+    """Aggregate a closed cycle in full, decide its change flags and mark its rows final."""
+    k = validate_threshold(threshold)
+    cycle = session.get(Cycle, cycle_id)
+    if cycle is None:
+        raise ValueError(f"no cycle with id {cycle_id}")
+    if cycle.status == "open":
+        raise ValueError("a cycle can only be finalised once it has closed")
+    _lock_cycles(session, [cycle_id])
+    session.execute(delete(DirtyTeamCycle).where(DirtyTeamCycle.cycle_id == cycle_id))
+    data = _compute(session, [cycle_id])
+    _write(session, data, cycle_ids=[cycle_id], scope=None, k=k, final={cycle_id}, now=utcnow())
+    cycle.finalised_at = cycle.finalised_at or utcnow()
+    session.flush()
+
+
+def rebuild_steps(session: Session) -> int:
+    """How many units `rebuild_all` reports to its progress callback (for a progress bar)."""
+    return int(session.scalar(select(func.count()).select_from(Cycle)) or 0) + 1
+
+
+def rebuild_all(session: Session, *, threshold: int, progress: Progress | None = None) -> int:
+    """Recompute every aggregate of every cycle, flags included; returns the cycles done."""
+    k = validate_threshold(threshold)
+    _lock_cycles(session, None)
+    session.execute(delete(DirtyTeamCycle))
+    cycles = list(session.execute(select(Cycle.id, Cycle.status).order_by(Cycle.opens_at)))
+    data = _compute(session, None)
+    if progress:
+        progress(1)
+    closed = {cycle_id for cycle_id, status in cycles if status != "open"}
+    now = utcnow()
+    _write(
+        session,
+        data,
+        cycle_ids=[cycle_id for cycle_id, _ in cycles],
+        scope=None,
+        k=k,
+        final=closed,
+        now=now,
+        progress=progress,
+    )
+    session.execute(
+        update(Cycle)
+        .where(Cycle.id.in_(sorted(closed)), Cycle.finalised_at.is_(None))
+        .values(finalised_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.flush()
+    return len(cycles)

@@ -1,0 +1,51 @@
+"""Complementary suppression over the real team tree, per cycle and theme (or item)."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Mapping
+from typing import TypeVar
+
+from pulse.confidentiality import GroupCount, suppress_tree
+
+Cell = TypeVar("Cell", bound=Hashable)
+
+
+def hidden_groups(parents: Mapping[int, int | None], totals: Mapping[int, int], k: int) -> set[int]:
+    """Groups to hide given each group's subtree total (a group missing from totals has 0).
+
+    Groups with no respondents are hidden by the threshold and add nothing to any sum, so only
+    groups with respondents enter suppress_tree; a group's direct respondents are its total
+    minus its children's totals.
+    """
+    present = {group for group, total in totals.items() if total > 0}
+    child_sum: dict[int, int] = {}
+    for group in present:
+        parent = parents.get(group)
+        if parent in present:
+            child_sum[parent] = child_sum.get(parent, 0) + totals[group]
+    counts = [
+        GroupCount(
+            id=group,
+            parent_id=parents.get(group) if parents.get(group) in present else None,
+            # Aggregates of a moved team can disagree with the tree until a rebuild: never
+            # let that make a negative count.
+            n=max(totals[group] - child_sum.get(group, 0), 0),
+        )
+        for group in sorted(present)
+    ]
+    hidden = {int(group) for group in suppress_tree(counts, k)}  # type: ignore[call-overload]
+    return hidden | {group for group in totals if group not in present}
+
+
+def hidden_cells(
+    parents: Mapping[int, int | None], figures: Iterable[tuple[Cell, int, int]], k: int
+) -> set[tuple[Cell, int]]:
+    """(cell, group) pairs to hide, where a cell is e.g. (cycle, theme) and figures are
+    (cell, group, n) triples; each cell is suppressed over the whole tree on its own."""
+    by_cell: dict[Cell, dict[int, int]] = {}
+    for cell, group, n in figures:
+        by_cell.setdefault(cell, {})[group] = n
+    hidden: set[tuple[Cell, int]] = set()
+    for cell, totals in by_cell.items():
+        hidden.update((cell, group) for group in hidden_groups(parents, totals, k))
+    return hidden
