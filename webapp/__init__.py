@@ -10,6 +10,7 @@ from flask import Flask
 from dashboard import init_dashboard
 from pulse.config import Settings, limiter_storage_url
 from webapp import errors
+from webapp.accounts import blueprint as accounts
 from webapp.admin import blueprint as admin
 from webapp.auth import blueprint as auth
 from webapp.auth.user import load_user
@@ -67,7 +68,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for blueprint in (health, auth, home, admin):
+    for blueprint in (health, auth, accounts, home, admin):
         app.register_blueprint(blueprint)
 
 

@@ -1,5 +1,6 @@
 """Admin pages: people, teams, schedules, cycles, settings and the audit log."""
 
+from webapp.admin import audit, cycles, instrument, people, settings, teams  # noqa: F401  (routes)
 from webapp.admin.views import blueprint
 
 __all__ = ["blueprint"]

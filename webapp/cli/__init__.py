@@ -7,6 +7,7 @@ import click
 from webapp.cli.accounts import users
 from webapp.cli.database import db_group
 from webapp.cli.demo import demo
+from webapp.cli.people import people
 from webapp.cli.run import run
 from webapp.cli.scheduling import tick
 
@@ -16,5 +17,5 @@ def main() -> None:
     """Team Pulse: recurring, anonymous pulse surveys for teams."""
 
 
-for command in (run, db_group, demo, users, tick):
+for command in (run, db_group, demo, users, people, tick):
     main.add_command(command)
