@@ -80,7 +80,7 @@ def team_options(viewer: Viewer) -> list[dict[str, object]]:
         select(Team.id, Team.name, Team.kind)
         .where(Team.id.in_(sorted(viewer.team_ids)), Team.archived_at.is_(None))
         .order_by(func.lower(Team.name))
-    ).tuples()
+    )
     return [
         {"label": name if kind == "team" else f"{name} ({kind})", "value": team_id}
         for team_id, name, kind in rows

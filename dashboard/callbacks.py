@@ -191,8 +191,7 @@ def render_compare(team_value: object, cycle_value: object) -> tuple[go.Figure, 
     if viewer is None or team_id is None or cycle_id is None:
         return figures.empty_figure(NOT_AVAILABLE), html.Div()
     rows = source.compare_rows(db.session, team_id=team_id, cycle_id=cycle_id, threshold=viewer.k)
-    labels = {row.team_id: row.team for row in rows}
-    return figures.compare_points(rows, labels, viewer.k), panels.compare_table(rows, labels)
+    return figures.compare_points(rows), panels.compare_table(rows)
 
 
 # --- actions and download -------------------------------------------------------------------

@@ -282,14 +282,11 @@ def team_trends(
             )
         figure.update_yaxes(range=[1, 5], dtick=1, row=r, col=1)
     if participation:
-        pcols = columns(participation, "cycle_id", "rate", "responded", "invited")
-        shown = ~np.isnan(pcols["rate"])
-        invited = np.maximum(pcols["invited"].astype(float), 1.0)
-        took_part = np.where(shown, 100.0 * pcols["responded"].astype(float) / invited, np.nan)
+        pcols = columns(participation, "cycle_id", "rate")
         figure.add_trace(
             go.Bar(
                 x=_dates(np.array([opened.get(c) for c in pcols["cycle_id"]], dtype=object)),
-                y=np.round(took_part),
+                y=pcols["rate"],
                 marker={"color": "#999999"},
                 name="Participation",
                 showlegend=False,
@@ -318,13 +315,7 @@ def item_distribution(items: Sequence[Any], k: int) -> go.Figure:
         return empty_figure("No item results for this cycle.")
     labels = [f"{THEME_LABELS.get(i.theme, i.theme)}: {i.wording}" for i in items]
     counts = np.array(
-        [
-            [
-                float((i.distribution or {}).get(str(v), (i.distribution or {}).get(v, 0)))
-                for v in range(1, 6)
-            ]  # type: ignore[call-overload]
-            for i in items
-        ]
+        [[float((i.distribution or {}).get(v, 0)) for v in range(1, 6)] for i in items]
     )
     totals = counts.sum(axis=1, keepdims=True)
     shares = np.divide(counts * 100, totals, out=np.full_like(counts, np.nan), where=totals > 0)
@@ -365,16 +356,17 @@ def item_distribution(items: Sequence[Any], k: int) -> go.Figure:
     return figure
 
 
-def compare_points(rows: Sequence[Any], group_labels: dict[int, str], k: int) -> go.Figure:
+def compare_points(rows: Sequence[Any]) -> go.Figure:
     """Team vs its department and the organisation: mean with 95% interval per theme."""
     if not rows:
         return empty_figure("No comparison available for this cycle.")
-    cols = columns(rows, "team_id", "theme", "mean", "ci_low", "ci_high")
+    # Grouped by name: "Rest of organisation" shares the organisation's id.
+    cols = columns(rows, "team", "theme", "mean", "ci_low", "ci_high")
     figure = go.Figure()
     palette = ("#0072B2", "#E69F00", "#56B4E9", "#999999")
-    seen = list(dict.fromkeys(cols["team_id"]))
+    seen = list(dict.fromkeys(cols["team"]))
     for index, group in enumerate(seen):
-        mask = cols["team_id"] == group
+        mask = cols["team"] == group
         mean = cols["mean"][mask]
         figure.add_trace(
             go.Scatter(
@@ -388,7 +380,7 @@ def compare_points(rows: Sequence[Any], group_labels: dict[int, str], k: int) ->
                 },
                 mode="markers",
                 marker={"size": 12, "color": palette[index % len(palette)]},
-                name=group_labels.get(group, str(group)),
+                name=str(group),
                 hovertemplate="%{x}: %{y:.1f}<extra>%{fullData.name}</extra>",
             )
         )

@@ -189,7 +189,7 @@ def serve_layout() -> dbc.Container:
                             html.Span(f"Signed in as {viewer.person.name}", className="me-3"),
                             html.Form(
                                 [
-                                    html.Input(
+                                    dcc.Input(
                                         type="hidden", name="csrf_token", value=generate_csrf()
                                     ),
                                     html.Button("Sign out", className="btn btn-link btn-sm p-0"),

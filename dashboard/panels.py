@@ -24,9 +24,7 @@ def _pct(value: float | None) -> str:
 
 def took_part(row: Any) -> float | None:
     """Participation as a 0–100 percentage where the rules allow it (rate is None otherwise)."""
-    if row.rate is None or not row.invited:
-        return None
-    return 100.0 * row.responded / row.invited
+    return None if row.rate is None else float(row.rate)
 
 
 def participation_table(rows: Sequence[Any], k: int) -> html.Div:
@@ -83,7 +81,7 @@ def favourable_table(items: Sequence[Any], k: int) -> html.Div:
     )
 
 
-def compare_table(rows: Sequence[Any], labels: dict[int, str]) -> html.Div:
+def compare_table(rows: Sequence[Any]) -> html.Div:
     if not rows:
         return html.Div()
     body = []
@@ -97,7 +95,7 @@ def compare_table(rows: Sequence[Any], labels: dict[int, str]) -> html.Div:
         body.append(
             html.Tr(
                 [
-                    html.Th(labels.get(row.team_id, row.team), scope="row"),
+                    html.Th(row.team, scope="row"),
                     html.Td(THEME_LABELS.get(row.theme, row.theme)),
                     html.Td(figure),
                     html.Td(favourable, title=FAVOURABLE_LABELS.get(row.theme, "")),

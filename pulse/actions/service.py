@@ -133,7 +133,7 @@ def feedback_summary(
         select(ActionFeedback.action_id, ActionFeedback.verdict, func.count())
         .where(ActionFeedback.action_id.in_(ids))
         .group_by(ActionFeedback.action_id, ActionFeedback.verdict)
-    ).tuples()
+    )
     counts: dict[int, Counter[str]] = {action_id: Counter() for action_id in ids}
     for action_id, verdict, count in rows:
         counts[action_id][verdict] += count

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from pulse.instrument import THEMES
 from pulse.people.models import Person
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
+from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Item
 from pulse.teams.models import Team
 from webapp.auth.user import SignedInUser
@@ -106,14 +107,16 @@ def world(session: Session) -> World:
     world = World(org=org, eng=eng, ops=ops, alpha=alpha, beta=beta, gamma=gamma)
     for sequence in range(3):
         opens = start + timedelta(weeks=2 * sequence)
-        cycle = Cycle(
+        cycle = create_cycle(
+            session,
+            schedule_id=None,
             period_key=f"test-{sequence}",
             sequence=sequence,
+            program="full",
             opens_at=opens,
             closes_at=opens + timedelta(days=5),
-            status="closed",
         )
-        session.add(cycle)
+        cycle.status = "closed"
         world.cycles.append(cycle)
     session.flush()
     session.commit()
