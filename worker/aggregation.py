@@ -1,1 +1,105 @@
-"""Aggregation tasks: debounced re-aggregation of dirty team × cycles, finalisation, sweep."""
+"""Aggregation tasks: debounced re-aggregation of dirty team × cycles, finalisation, sweep.
+
+Submits only mark their team × cycle dirty and queue `aggregate_dirty` with a countdown. The
+task itself is debounced through Redis: a SET NX lock with an expiry lets one run at a time
+do the work; a message arriving meanwhile only raises an "again" flag, and the running task
+drains once more before it lets go. A burst of submits therefore causes one run (plus at most
+one follow-up), and nothing is lost because the marks live in the database, where the
+five-minute sweep also finds anything a lost message left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from celery import shared_task
+from flask import current_app
+from sqlalchemy import select
+
+from pulse.organisation.service import threshold as org_threshold
+from pulse.reporting.aggregation import aggregate_dirty as run_aggregate_dirty
+from pulse.reporting.aggregation import finalise_cycle as run_finalise_cycle
+from pulse.surveys.models import Cycle
+from webapp.extensions import db
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "pulse:aggregation:lock"
+AGAIN_KEY = "pulse:aggregation:again"
+RUNS_KEY = "pulse:aggregation:runs"
+# Longer than any run should take; a crashed worker's lock expires on its own.
+LOCK_SECONDS = 300
+MAX_ROUNDS = 5
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(current_app.config["PULSE"].redis_url)
+
+
+def _threshold() -> int:
+    return org_threshold(db.session, default=current_app.config["PULSE"].threshold)
+
+
+def _drain() -> int:
+    try:
+        processed = run_aggregate_dirty(db.session, threshold=_threshold())
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return processed
+
+
+@shared_task(name="worker.aggregation.aggregate_dirty", ignore_result=True)
+def aggregate_dirty() -> int:
+    """Re-aggregate every dirty team × cycle, once for a whole burst of submits."""
+    client = _redis()
+    if not client.set(LOCK_KEY, "1", nx=True, ex=LOCK_SECONDS):
+        client.set(AGAIN_KEY, "1", ex=LOCK_SECONDS)
+        return 0
+    processed = 0
+    try:
+        for _ in range(MAX_ROUNDS):
+            client.delete(AGAIN_KEY)
+            processed += _drain()
+            client.incr(RUNS_KEY)
+            if not client.exists(AGAIN_KEY):
+                break
+    finally:
+        client.delete(LOCK_KEY)
+    log.info("aggregated %d dirty team × cycles", processed)
+    return processed
+
+
+@shared_task(name="worker.aggregation.finalise_cycle", ignore_result=True)
+def finalise_cycle(cycle_id: int) -> bool:
+    """Final aggregation and change flags of a closed cycle; False when there is no such cycle."""
+    try:
+        run_finalise_cycle(db.session, cycle_id=cycle_id, threshold=_threshold())
+        db.session.commit()
+    except ValueError as exc:
+        db.session.rollback()
+        log.warning("not finalising cycle %s: %s", cycle_id, exc)
+        return False
+    except Exception:
+        db.session.rollback()
+        raise
+    return True
+
+
+@shared_task(name="worker.aggregation.sweep", ignore_result=True)
+def sweep() -> dict[str, Any]:
+    """Catch up: aggregate anything dirty and finalise closed cycles not finalised yet."""
+    processed = _drain()
+    pending = list(
+        db.session.scalars(
+            select(Cycle.id)
+            .where(Cycle.status == "closed", Cycle.finalised_at.is_(None))
+            .order_by(Cycle.opens_at)
+        )
+    )
+    db.session.rollback()
+    finalised = [cycle_id for cycle_id in pending if finalise_cycle(cycle_id)]
+    return {"aggregated": processed, "finalised": finalised}

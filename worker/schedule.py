@@ -4,4 +4,5 @@ from celery.schedules import crontab
 
 BEAT_SCHEDULE = {
     "tick": {"task": "worker.tasks.tick", "schedule": crontab()},
+    "aggregation-sweep": {"task": "worker.aggregation.sweep", "schedule": crontab(minute="*/5")},
 }

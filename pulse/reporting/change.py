@@ -35,7 +35,7 @@ def comparison_cycles(
     cycles: list[tuple[int, int | None, datetime]] = list(
         session.execute(
             select(Cycle.id, Cycle.schedule_id, Cycle.opens_at).where(Cycle.schedule_id.in_(wanted))
-        ).tuples()
+        )
     )
     asked = asked_items(session, cycle_ids=[c for c, _, _ in cycles])
     by_schedule: dict[int, list[tuple[datetime, int]]] = {}

@@ -40,7 +40,9 @@ class TeamTree:
     @classmethod
     def load(cls, session: Session) -> TeamTree:
         """The whole tree in one query."""
-        return cls(dict(session.execute(select(Team.id, Team.parent_id)).tuples().all()))
+        return cls(
+            {team: parent for team, parent in session.execute(select(Team.id, Team.parent_id))}
+        )
 
     def chain(self, team_id: int) -> list[int]:
         """The team and its ancestors, nearest first."""
@@ -140,7 +142,11 @@ def person_scores(
     needed = np.array([needed_by_key.get(int(k), 10**9) for k in unique_keys])[inverse]
     valid = (answered >= needed) & (answered > 0)
     score = data[valid, 3] / answered[valid]
-    return PersonScores(cycle[valid], data[valid, 1].astype(np.int64), theme[valid], score)
+    team = data[valid, 1].astype(np.int64)
+    # Rows arrive in whatever order the database likes; summing in a fixed order makes a rerun
+    # (or one cycle recomputed alone) give bit-identical figures.
+    order = np.lexsort((score, theme[valid], team, cycle[valid]))
+    return PersonScores(cycle[valid][order], team[order], theme[valid][order], score[order])
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,7 @@ def _names(session: Session) -> dict[int, tuple[str, int | None]]:
 
 def _opened(session: Session, cycle_ids: Collection[int]) -> dict[int, datetime]:
     query = select(Cycle.id, Cycle.opens_at).where(Cycle.id.in_(list(cycle_ids)))
-    return dict(session.execute(query).tuples().all())
+    return {cycle_id: opened for cycle_id, opened in session.execute(query)}
 
 
 def _r1(value: float | None) -> float | None:
@@ -128,13 +128,13 @@ def _surveyed(
     session: Session, *, team_ids: Collection[int], cycle_ids: Collection[int]
 ) -> set[tuple[int, int]]:
     """(team, cycle) pairs a report row is due for: invited there, or with aggregates."""
-    pairs = set(
+    pairs: set[tuple[int, int]] = set(
         session.execute(
             select(Participation.team_id, Participation.cycle_id).where(
                 Participation.team_id.in_(list(team_ids)),
                 Participation.cycle_id.in_(list(cycle_ids)),
             )
-        ).tuples()
+        )
     )
     pairs.update(
         session.execute(
@@ -144,7 +144,7 @@ def _surveyed(
                 ThemeAggregate.cycle_id.in_(list(cycle_ids)),
             )
             .distinct()
-        ).tuples()
+        )
     )
     return pairs
 
@@ -193,16 +193,21 @@ def theme_rows(
     aggregates, hidden = _theme_cells(session, cycle_ids=wanted, k=k, tree=tree)
     opened = _opened(session, cycles)
     asked = asked_items(session, cycle_ids=cycles)
+    themes_of: dict[int, set[str]] = {}
+    for cycle_id, theme in asked:
+        themes_of.setdefault(cycle_id, set()).add(theme)
+    for _, cycle_id, theme in aggregates:
+        themes_of.setdefault(cycle_id, set()).add(theme)
     rows = []
     for team_id, cycle_id in _surveyed(session, team_ids=team_ids, cycle_ids=cycles):
         for theme in THEMES:
-            if (cycle_id, theme) not in asked:
+            if theme not in themes_of.get(cycle_id, ()):
                 continue
             agg = aggregates.get((team_id, cycle_id, theme))
             before = compared.get((cycle_id, theme))
             # A flag against an earlier figure that is hidden now would hint at that figure.
             change = agg.change if agg is not None else None
-            if before is None or ((before, theme), team_id) in hidden:
+            if before is not None and ((before, theme), team_id) in hidden:
                 change = None
             rows.append(
                 _theme_row(
@@ -332,7 +337,7 @@ def comment_rows(
         select(Comment.theme, Comment.body)
         .where(Comment.cycle_id == cycle_id, Comment.team_id.in_(sorted(subtree)))
         .order_by(Comment.id)
-    ).tuples()
+    )
     kept = [CommentRow(theme=theme, body=body.strip()) for theme, body in found if body.strip()]
     rng.shuffle(kept)
     return kept

@@ -7,6 +7,7 @@ import click
 from pulse import demo as demo_data
 from webapp.cli.context import with_app
 from webapp.cli.database import upgrade_database
+from webapp.cli.reporting import rebuild_with_progress
 from webapp.extensions import db
 
 
@@ -24,6 +25,7 @@ def seed_demo(seed: int) -> bool:
     with click.progressbar(length=demo_data.CYCLES + 1, label="Seeding a year of pulses") as bar:
         created = demo_data.seed(db.session, seed=seed, progress=bar.update)
     db.session.commit()
+    rebuild_with_progress()  # a fresh demo comes with its aggregates
     return created
 
 
