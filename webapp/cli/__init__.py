@@ -8,6 +8,7 @@ from webapp.cli.accounts import users
 from webapp.cli.database import db_group
 from webapp.cli.demo import demo
 from webapp.cli.people import people
+from webapp.cli.reporting import aggregate, report
 from webapp.cli.run import run
 from webapp.cli.scheduling import tick
 
@@ -17,5 +18,5 @@ def main() -> None:
     """Team Pulse: recurring, anonymous pulse surveys for teams."""
 
 
-for command in (run, db_group, demo, users, people, tick):
+for command in (run, db_group, demo, users, people, tick, aggregate, report):
     main.add_command(command)
