@@ -14,9 +14,11 @@ from webapp.accounts import blueprint as accounts
 from webapp.admin import blueprint as admin
 from webapp.auth import blueprint as auth
 from webapp.auth.user import load_user
+from webapp.dev_outbox import blueprint as dev_outbox
 from webapp.extensions import csrf, db, limiter, login_manager
 from webapp.health import blueprint as health
 from webapp.home import blueprint as home
+from webapp.survey import blueprint as survey
 from worker import celery_init_app
 
 
@@ -68,7 +70,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for blueprint in (health, auth, accounts, home, admin):
+    for blueprint in (health, auth, accounts, home, admin, survey, dev_outbox):
         app.register_blueprint(blueprint)
 
 

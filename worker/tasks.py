@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from celery import current_app as current_celery
 from celery import shared_task
 
 from pulse.db import utcnow
@@ -14,12 +15,24 @@ from webapp.extensions import db
 
 log = logging.getLogger(__name__)
 
+FINALISE_TASK = "worker.aggregation.finalise_cycle"
+
 
 @shared_task(name="worker.tasks.tick", ignore_result=True)
 def tick(now: str | None = None) -> dict[str, Any]:
-    """One scheduler tick: open due cycles, send reminders, close finished cycles."""
+    """One scheduler tick: open due cycles, send reminders, close finished cycles.
+
+    The tick commits first and fans out afterwards, so a sending task never looks for a cycle
+    or invitations that are not committed yet.
+    """
     at = datetime.fromisoformat(now) if now else utcnow()
     report = run_tick(db.session, now=at)
     db.session.commit()
+    for cycle_id in report.sending_cycle_ids:
+        current_celery.send_task("worker.delivery.send_invitations", args=[cycle_id])
+    for cycle_id in report.reminder_cycle_ids:
+        current_celery.send_task("worker.delivery.send_reminders", args=[cycle_id])
+    for cycle_id in report.closed_cycle_ids:
+        current_celery.send_task(FINALISE_TASK, args=[cycle_id])
     log.info("tick at %s: %s", at.isoformat(), report)
     return report.as_dict()

@@ -1,0 +1,315 @@
+"""Opening the answer page from a link token, and submitting or revising a response.
+
+Nothing written here links the response to the invitation: the response carries a random id,
+the team, the day, and `revision_key` = HMAC(secret, token), which only the link's holder can
+reproduce. The invitation only learns that it was answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from pulse.actions.models import TeamAction
+from pulse.answers.models import ActionFeedback, Answer, Comment, Response
+from pulse.delivery.emails import Choice, choices_for, closes_label
+from pulse.delivery.models import Invitation
+from pulse.delivery.tokens import looks_like_token, revision_key, token_hash
+from pulse.instrument import COMMENT_PROMPT, DONT_KNOW_LABEL
+from pulse.reporting.dirty import mark_dirty
+from pulse.surveys.models import Cycle, Schedule
+
+DONT_KNOW = "dk"
+COMMENT_MAX = 2000
+VERDICTS = {
+    "helped": "Yes, it helped",
+    "not_helped": "Not really",
+    "too_early": "Too early to say",
+}
+
+
+class LinkProblem(Exception):
+    """The link cannot open a survey; `status` is the HTTP status the page should carry."""
+
+    status = 400
+    title = "This link is not valid"
+
+
+class MalformedLink(LinkProblem):
+    status = 400
+    title = "This link is incomplete"
+
+
+class UnknownLink(LinkProblem):
+    status = 404
+    title = "We don't recognise this link"
+
+
+class ClosedLink(LinkProblem):
+    status = 410
+    title = "This pulse has closed"
+
+
+class AlreadyAnswered(LinkProblem):
+    status = 409
+    title = "This survey was already answered"
+
+
+class InvalidAnswers(ValueError):
+    """Some submitted value is not one the survey offers; nothing was written."""
+
+
+@dataclass(frozen=True)
+class SurveyItem:
+    item_id: int
+    wording: str
+    theme: str
+    choices: tuple[Choice, ...]
+    dont_know: bool
+
+
+@dataclass(frozen=True)
+class SurveyAction:
+    action_id: int
+    theme: str
+    text: str
+
+
+@dataclass
+class Survey:
+    """Everything the answer page shows; `previous_*` are filled when revising."""
+
+    cycle_id: int
+    team_id: int
+    module: str | None
+    closes_at: datetime
+    closes_label: str
+    items: list[SurveyItem]
+    actions: list[SurveyAction]
+    answered: bool = False
+    previous: dict[int, str] = field(default_factory=dict)
+    previous_comment: str = ""
+    previous_feedback: dict[int, str] = field(default_factory=dict)
+    comment_prompt: str = COMMENT_PROMPT
+    dont_know_label: str = DONT_KNOW_LABEL
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    cycle_id: int
+    team_id: int
+    revised: bool
+
+
+def _invitation_for(
+    session: Session, *, token: str, now: datetime, lock: bool = False
+) -> tuple[Invitation, Cycle]:
+    if not looks_like_token(token):
+        raise MalformedLink(
+            "The link looks cut short or changed. Open it again from your email, or copy the "
+            "whole address."
+        )
+    query = select(Invitation).where(Invitation.token_hash == token_hash(token))
+    if lock:
+        # Serialises two submits of the same link on PostgreSQL; SQLite serialises writers.
+        query = query.with_for_update()
+    invitation = session.scalar(query)
+    if invitation is None:
+        raise UnknownLink(
+            "It may have been replaced by a newer email (reminders carry a fresh link): "
+            "please use the link in the most recent email about this pulse."
+        )
+    cycle = session.get(Cycle, invitation.cycle_id)
+    if cycle is None or cycle.status != "open" or now >= cycle.closes_at:
+        raise ClosedLink(
+            "The answer window has ended, so this link no longer works. Thank you all the same; "
+            "the next pulse will come by email."
+        )
+    return invitation, cycle
+
+
+def _actions_since_last_pulse(session: Session, *, cycle: Cycle, team_id: int) -> list[TeamAction]:
+    previous = session.scalar(
+        select(Cycle.opens_at)
+        .where(Cycle.schedule_id == cycle.schedule_id, Cycle.opens_at < cycle.opens_at)
+        .order_by(Cycle.opens_at.desc())
+        .limit(1)
+    )
+    if previous is None or cycle.schedule_id is None:
+        return []
+    return list(
+        session.scalars(
+            select(TeamAction)
+            .where(TeamAction.team_id == team_id, TeamAction.created_at >= previous)
+            .order_by(TeamAction.created_at, TeamAction.id)
+        )
+    )
+
+
+def _survey(session: Session, invitation: Invitation, cycle: Cycle) -> Survey:
+    items = [
+        SurveyItem(
+            item_id=ci.item_id,
+            wording=ci.item.wording,
+            theme=ci.item.theme,
+            choices=choices_for(ci.item),
+            dont_know=ci.item.scale == "agree5_dk",
+        )
+        for ci in cycle.items
+    ]
+    actions = [
+        SurveyAction(a.id, a.theme, a.text)
+        for a in _actions_since_last_pulse(session, cycle=cycle, team_id=invitation.team_id)
+    ]
+    schedule = session.get(Schedule, cycle.schedule_id) if cycle.schedule_id else None
+    return Survey(
+        cycle_id=cycle.id,
+        team_id=invitation.team_id,
+        module=cycle.module,
+        closes_at=cycle.closes_at,
+        closes_label=closes_label(cycle.closes_at, schedule.timezone if schedule else "UTC"),
+        items=items,
+        actions=actions,
+        answered=invitation.answered,
+    )
+
+
+def open_survey(session: Session, *, token: str, secret: str, now: datetime) -> Survey:
+    """The survey behind a link, with earlier answers when revising; reads only."""
+    invitation, cycle = _invitation_for(session, token=token, now=now)
+    survey = _survey(session, invitation, cycle)
+    response = session.scalar(
+        select(Response).where(Response.revision_key == revision_key(secret, token))
+    )
+    if response is not None:
+        survey.previous = {
+            a.item_id: DONT_KNOW if a.value is None else str(a.value) for a in response.answers
+        }
+        comment = session.scalar(select(Comment.body).where(Comment.response_id == response.id))
+        survey.previous_comment = comment or ""
+        survey.previous_feedback = dict(
+            session.execute(
+                select(ActionFeedback.action_id, ActionFeedback.verdict).where(
+                    ActionFeedback.response_id == response.id
+                )
+            )
+            .tuples()
+            .all()
+        )
+    return survey
+
+
+def _parse_value(item: SurveyItem, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if raw == DONT_KNOW:
+        if not item.dont_know:
+            raise InvalidAnswers(f"“{item.wording}” has no “don't know” answer.")
+        return None
+    low, high = (item.choices[0].value, item.choices[-1].value) if item.choices else (0, 0)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidAnswers(f"“{raw}” is not an answer to “{item.wording}”.") from None
+    if not low <= value <= high:
+        raise InvalidAnswers(
+            f"Answers to “{item.wording}” go from {low} to {high}; {value} is outside the scale."
+        )
+    return value
+
+
+def validate_answers(
+    survey: Survey,
+    *,
+    answers: Mapping[int, str | None],
+    comment: str,
+    feedback: Mapping[int, str | None],
+) -> tuple[dict[int, int | None], str, dict[int, str]]:
+    """Check every value against the survey; raise InvalidAnswers naming the first problem."""
+    by_id = {item.item_id: item for item in survey.items}
+    unknown = set(answers) - set(by_id)
+    if unknown:
+        raise InvalidAnswers("Some answers are for questions this survey does not ask.")
+    values = {item_id: _parse_value(item, answers.get(item_id)) for item_id, item in by_id.items()}
+    body = (comment or "").strip()
+    if len(body) > COMMENT_MAX:
+        raise InvalidAnswers(f"Please keep the comment under {COMMENT_MAX} characters.")
+    shown = {action.action_id for action in survey.actions}
+    verdicts: dict[int, str] = {}
+    for action_id, verdict in feedback.items():
+        if action_id not in shown:
+            raise InvalidAnswers("Feedback was sent for an action this survey does not show.")
+        if verdict in (None, ""):
+            continue
+        if verdict not in VERDICTS:
+            raise InvalidAnswers(f"“{verdict}” is not one of the offered answers.")
+        verdicts[action_id] = verdict
+    return values, body, verdicts
+
+
+def submit_response(
+    session: Session,
+    *,
+    token: str,
+    secret: str,
+    answers: Mapping[int, str | None],
+    comment: str,
+    feedback: Mapping[int, str | None],
+    now: datetime,
+) -> SubmitResult:
+    """Record or revise the response behind a link, mark the invitation and the team dirty.
+
+    Everything happens in the caller's transaction. Two concurrent first submits of the same
+    link collide on the unique revision key; the loser's IntegrityError should be rolled back
+    and the submit retried, which then revises the winner's response.
+    """
+    invitation, cycle = _invitation_for(session, token=token, now=now, lock=True)
+    survey = _survey(session, invitation, cycle)
+    values, body, verdicts = validate_answers(
+        survey, answers=answers, comment=comment, feedback=feedback
+    )
+    key = revision_key(secret, token)
+    response = session.scalar(select(Response).where(Response.revision_key == key))
+    revised = response is not None
+    if response is None:
+        if invitation.answered:
+            raise AlreadyAnswered("This invitation was answered with another link.")
+        response = Response(
+            cycle_id=cycle.id,
+            team_id=invitation.team_id,
+            submitted_on=now.date(),
+            revision_key=key,
+        )
+        session.add(response)
+        session.flush()
+    else:
+        session.execute(delete(Answer).where(Answer.response_id == response.id))
+        session.execute(delete(Comment).where(Comment.response_id == response.id))
+        session.execute(delete(ActionFeedback).where(ActionFeedback.response_id == response.id))
+        session.expire(response, ["answers"])
+    session.add_all(
+        Answer(response_id=response.id, item_id=item_id, value=value)
+        for item_id, value in values.items()
+    )
+    if body:
+        session.add(
+            Comment(
+                response_id=response.id,
+                cycle_id=cycle.id,
+                team_id=response.team_id,
+                theme=cycle.module,
+                body=body,
+            )
+        )
+    session.add_all(
+        ActionFeedback(response_id=response.id, action_id=action_id, verdict=verdict)
+        for action_id, verdict in verdicts.items()
+    )
+    invitation.answered = True
+    mark_dirty(session, team_id=response.team_id, cycle_id=cycle.id)
+    session.flush()
+    return SubmitResult(cycle_id=cycle.id, team_id=response.team_id, revised=revised)

@@ -1,0 +1,404 @@
+"""Sending invitations and reminders in batches, with a per-invitation state machine.
+
+Invitation states: pending → sending → sent, or → retry (temporary failure, `sent_at` holds
+when the next attempt is due) → … → failed (permanent failure or too many attempts, reason in
+`last_error`, shown to admins).
+
+A run claims a group of invitations in one commit (state `sending`, `sent_at` = claim time, a
+fresh token whose hash replaces any older one), then sends them over one SMTP connection and
+commits `sent` after each message the server accepted. So:
+
+- a retry or a second worker never sends a `sent` invitation again, and two runs never claim
+  the same row (the claim is a conditional UPDATE … RETURNING);
+- a run that fails with an exception puts the claimed rows it had not attempted back to
+  `pending`, so they go out on the next run;
+- a killed worker leaves its claimed rows in `sending`. After `LEASE` they are claimed again
+  and sent. All of them but, at most, the single message that was on the wire when the worker
+  died had certainly not been sent; that one may have been. We resend it rather than risk
+  leaving someone without an invitation: a duplicate email (whose older link then says it was
+  replaced) is the lesser harm than a person silently left out of the pulse. So: nobody is
+  skipped, and nothing is sent twice except possibly one message per killed worker.
+
+Reminders go to non-responders only and never rotate a link until the new one is on its way:
+the new token's hash is stored only after the server accepted the reminder, and only if the
+person has not answered meanwhile (their revision key depends on the link they answered with).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from pulse.config import Settings
+from pulse.db import utcnow
+from pulse.delivery.emails import CycleEmail, email_for_cycle, render_message
+from pulse.delivery.mail import Mailer, PermanentMailError, TemporaryMailError, open_mailer
+from pulse.delivery.models import Invitation
+from pulse.delivery.tokens import new_token, token_hash
+from pulse.people.models import Person
+from pulse.surveys.models import Cycle, Schedule
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=10)
+CLAIM_SIZE = 100
+MAX_ATTEMPTS = 6
+MAX_REMINDERS = 2
+
+MailerFactory = Callable[[Settings, Session], AbstractContextManager[Mailer]]
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Backoff before the next attempt: 1, 2, 4 … minutes, at most an hour."""
+    return timedelta(seconds=min(60 * 2 ** max(attempts - 1, 0), 3600))
+
+
+def _sendable(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Invitation.answered.is_(False),
+        or_(
+            Invitation.delivery_state == "pending",
+            and_(Invitation.delivery_state == "retry", Invitation.sent_at <= now),
+            and_(Invitation.delivery_state == "sending", Invitation.sent_at <= now - LEASE),
+        ),
+    )
+
+
+def _open_cycle(now: datetime) -> ColumnElement[bool]:
+    return and_(Cycle.status == "open", Cycle.opens_at <= now, Cycle.closes_at > now)
+
+
+def cycles_with_sendable_invitations(session: Session, *, now: datetime) -> list[int]:
+    """Open cycles with invitations to send now (new, due for retry, or left by a dead run)."""
+    query = (
+        select(Cycle.id)
+        .where(
+            _open_cycle(now),
+            exists().where(Invitation.cycle_id == Cycle.id, _sendable(now)),
+        )
+        .order_by(Cycle.id)
+    )
+    return list(session.scalars(query))
+
+
+def reminders_due(cycle: Cycle, hours: list[int], now: datetime) -> int:
+    """How many of the schedule's reminders (at most two) are due for the cycle at `now`."""
+    if now >= cycle.closes_at:
+        return 0
+    offsets = sorted(int(h) for h in hours)[:MAX_REMINDERS]
+    return sum(1 for h in offsets if cycle.opens_at + timedelta(hours=h) <= now)
+
+
+def _remindable(due: int, now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Invitation.answered.is_(False),
+        Invitation.delivery_state == "sent",
+        Invitation.reminders_sent < due,
+        or_(Invitation.last_reminded_at.is_(None), Invitation.last_reminded_at <= now - LEASE),
+    )
+
+
+def cycles_with_due_reminders(session: Session, *, now: datetime) -> list[int]:
+    """Open cycles where some non-responder is due a reminder."""
+    found = []
+    rows = session.execute(
+        select(Cycle, Schedule.reminder_hours)
+        .join(Schedule, Schedule.id == Cycle.schedule_id)
+        .where(_open_cycle(now))
+        .order_by(Cycle.id)
+    ).all()
+    for cycle, hours in rows:
+        due = reminders_due(cycle, list(hours or []), now)
+        if due and session.scalar(
+            select(exists().where(Invitation.cycle_id == cycle.id, _remindable(due, now)))
+        ):
+            found.append(cycle.id)
+    return found
+
+
+@dataclass(frozen=True)
+class Claimed:
+    invitation_id: int
+    token: str
+    to: str
+    name: str
+
+
+def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> list[Claimed]:
+    candidates = list(
+        session.scalars(
+            select(Invitation.id)
+            .where(Invitation.cycle_id == cycle_id, _sendable(now))
+            .order_by(Invitation.id)
+            .limit(CLAIM_SIZE)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not candidates:
+        return []
+    # Re-checking the condition in the UPDATE makes the claim exclusive even on SQLite, where
+    # the SELECT above takes no lock: a row another run claimed meanwhile is not returned.
+    claimed_ids = list(
+        session.scalars(
+            update(Invitation)
+            .where(Invitation.id.in_(candidates), _sendable(now))
+            .values(delivery_state="sending", sent_at=now)
+            .returning(Invitation.id)
+        )
+    )
+    if not claimed_ids:
+        return []
+    tokens = {invitation_id: new_token() for invitation_id in claimed_ids}
+    session.execute(
+        update(Invitation),
+        [{"id": i, "token_hash": token_hash(t)} for i, t in tokens.items()],
+    )
+    people = session.execute(
+        select(Invitation.id, Person.email, Person.name)
+        .join(Person, Person.id == Invitation.person_id)
+        .where(Invitation.id.in_(claimed_ids))
+        .order_by(Invitation.id)
+    ).all()
+    return [Claimed(i, tokens[i], email, name) for i, email, name in people]
+
+
+def _release(session: Session, ids: list[int]) -> None:
+    """Put claimed but unattempted invitations back in the queue."""
+    if ids:
+        session.execute(
+            update(Invitation)
+            .where(Invitation.id.in_(ids), Invitation.delivery_state == "sending")
+            .values(delivery_state="pending", sent_at=None)
+        )
+
+
+def _record_failure(
+    invitation: Invitation, error: Exception, *, permanent: bool, now: datetime
+) -> str:
+    invitation.attempts += 1
+    invitation.last_error = str(error)[:500]
+    if permanent or invitation.attempts >= MAX_ATTEMPTS:
+        invitation.delivery_state = "failed"
+        invitation.sent_at = None
+        return "failed"
+    invitation.delivery_state = "retry"
+    invitation.sent_at = now + retry_delay(invitation.attempts)
+    return "retry"
+
+
+def _settle_answered_leftovers(session: Session, *, cycle_id: int, now: datetime) -> None:
+    # Someone answered from a link whose sending run died: they clearly got it.
+    session.execute(
+        update(Invitation)
+        .where(
+            Invitation.cycle_id == cycle_id,
+            Invitation.answered.is_(True),
+            Invitation.delivery_state.in_(("pending", "sending", "retry")),
+        )
+        .values(delivery_state="sent", last_error=None)
+    )
+
+
+def send_invitations(
+    session: Session,
+    *,
+    settings: Settings,
+    cycle_id: int,
+    now: datetime | None = None,
+    mailer_factory: MailerFactory = open_mailer,
+) -> SendReport:
+    """Send every sendable invitation of an open cycle; commits each state change itself.
+
+    Raises TemporaryMailError when the mail server cannot be reached (nothing is lost: the
+    claimed rows go back to pending), so the caller can retry with backoff.
+    """
+    now = now or utcnow()
+    report = SendReport()
+    cycle = session.get(Cycle, cycle_id)
+    if cycle is None or cycle.status != "open" or not cycle.opens_at <= now < cycle.closes_at:
+        return report
+    shared = email_for_cycle(session, cycle=cycle, base_url=settings.base_url)
+    _settle_answered_leftovers(session, cycle_id=cycle_id, now=now)
+    session.commit()
+    claimed = _claim_invitations(session, cycle_id=cycle_id, now=now)
+    session.commit()
+    if not claimed:
+        return report
+    pending_ids = [c.invitation_id for c in claimed]
+    try:
+        with mailer_factory(settings, session) as mailer:
+            while claimed:
+                _send_group(session, mailer, shared, claimed, pending_ids, report, now)
+                claimed = _claim_invitations(session, cycle_id=cycle_id, now=now)
+                pending_ids = [c.invitation_id for c in claimed]
+                session.commit()
+    except Exception:
+        session.rollback()
+        _release(session, pending_ids)
+        session.commit()
+        raise
+    log.info("cycle %s: sent %s, retrying %s, failed %s", cycle_id, *vars(report).values())
+    return report
+
+
+def _send_group(
+    session: Session,
+    mailer: Mailer,
+    shared: CycleEmail,
+    claimed: list[Claimed],
+    pending_ids: list[int],
+    report: SendReport,
+    now: datetime,
+) -> None:
+    consecutive_temporary = 0
+    for item in claimed:
+        message = render_message(shared, to=item.to, name=item.name, token=item.token)
+        invitation = session.get(Invitation, item.invitation_id)
+        assert invitation is not None
+        try:
+            mailer.send(message)
+        except PermanentMailError as exc:
+            _record_failure(invitation, exc, permanent=True, now=now)
+            report.failed += 1
+        except TemporaryMailError as exc:
+            outcome = _record_failure(invitation, exc, permanent=False, now=now)
+            report.failed += outcome == "failed"
+            report.retrying += outcome == "retry"
+            consecutive_temporary += 1
+        else:
+            invitation.delivery_state = "sent"
+            invitation.sent_at = now
+            invitation.attempts += 1
+            invitation.last_error = None
+            report.sent += 1
+            consecutive_temporary = 0
+        pending_ids.remove(item.invitation_id)
+        session.commit()
+        if consecutive_temporary >= 2:
+            # Two in a row looks like the server, not the recipients: stop and retry later.
+            raise TemporaryMailError(f"mail server keeps deferring: {invitation.last_error}")
+
+
+def _claim_reminders(session: Session, *, cycle_id: int, due: int, now: datetime) -> list[Claimed]:
+    candidates = list(
+        session.scalars(
+            select(Invitation.id)
+            .where(Invitation.cycle_id == cycle_id, _remindable(due, now))
+            .order_by(Invitation.id)
+            .limit(CLAIM_SIZE)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not candidates:
+        return []
+    claimed_ids = list(
+        session.scalars(
+            update(Invitation)
+            .where(Invitation.id.in_(candidates), _remindable(due, now))
+            .values(last_reminded_at=now)
+            .returning(Invitation.id)
+        )
+    )
+    people = session.execute(
+        select(Invitation.id, Person.email, Person.name)
+        .join(Person, Person.id == Invitation.person_id)
+        .where(Invitation.id.in_(claimed_ids))
+        .order_by(Invitation.id)
+    ).all()
+    return [Claimed(i, new_token(), email, name) for i, email, name in people]
+
+
+def send_reminders(
+    session: Session,
+    *,
+    settings: Settings,
+    cycle_id: int,
+    now: datetime | None = None,
+    mailer_factory: MailerFactory = open_mailer,
+) -> SendReport:
+    """Remind the cycle's non-responders whose reminder is due; commits each change itself.
+
+    A missed tick sends one reminder, not two: `reminders_sent` jumps to the number due.
+    """
+    now = now or utcnow()
+    report = SendReport()
+    cycle = session.get(Cycle, cycle_id)
+    if cycle is None or cycle.status != "open" or cycle.schedule_id is None:
+        return report
+    schedule = session.get(Schedule, cycle.schedule_id)
+    due = reminders_due(cycle, list(schedule.reminder_hours or []) if schedule else [], now)
+    if not due:
+        return report
+    shared = email_for_cycle(session, cycle=cycle, base_url=settings.base_url)
+    claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, now=now)
+    session.commit()
+    if not claimed:
+        return report
+    with mailer_factory(settings, session) as mailer:
+        while claimed:
+            for item in claimed:
+                _remind_one(session, mailer, shared, item, due, report)
+            claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, now=now)
+            session.commit()
+    return report
+
+
+def _remind_one(
+    session: Session,
+    mailer: Mailer,
+    shared: CycleEmail,
+    item: Claimed,
+    due: int,
+    report: SendReport,
+) -> None:
+    message = render_message(shared, to=item.to, name=item.name, token=item.token, reminder=True)
+    try:
+        mailer.send(message)
+    except PermanentMailError as exc:
+        # Give this reminder up; the invitation itself was delivered before.
+        session.execute(
+            update(Invitation)
+            .where(Invitation.id == item.invitation_id)
+            .values(reminders_sent=due, last_error=str(exc)[:500])
+        )
+        report.failed += 1
+    except TemporaryMailError as exc:
+        # The claim's lease runs out and a later tick tries again (before the window closes).
+        session.execute(
+            update(Invitation)
+            .where(Invitation.id == item.invitation_id)
+            .values(last_error=str(exc)[:500])
+        )
+        report.retrying += 1
+    else:
+        # Only now may the link change, and only if they did not answer with the old one.
+        session.execute(
+            update(Invitation)
+            .where(Invitation.id == item.invitation_id, Invitation.answered.is_(False))
+            .values(token_hash=token_hash(item.token), reminders_sent=due, last_error=None)
+        )
+        report.sent += 1
+    session.commit()
+
+
+def delivery_counts(session: Session, *, cycle_id: int) -> dict[str, int]:
+    """Delivery state → number of invitations, for one cycle (admin overview)."""
+    rows = session.execute(
+        select(Invitation.delivery_state, func.count())
+        .where(Invitation.cycle_id == cycle_id)
+        .group_by(Invitation.delivery_state)
+    )
+    return {state: count for state, count in rows.tuples()}

@@ -1,0 +1,160 @@
+"""`/s/<token>`: the survey form (GET, never records) and its submission (POST)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response as WerkzeugResponse
+from wtforms import TextAreaField
+from wtforms.validators import Length, Optional
+
+from pulse.answers.service import (
+    COMMENT_MAX,
+    VERDICTS,
+    InvalidAnswers,
+    LinkProblem,
+    Survey,
+    open_survey,
+    submit_response,
+)
+from pulse.db import utcnow
+from pulse.instrument import THEME_LABELS
+from webapp.extensions import db
+from webapp.survey.queueing import queue_aggregation
+
+blueprint = Blueprint("survey", __name__)
+
+Page = str | tuple[str, int] | WerkzeugResponse
+
+
+class AnswerForm(FlaskForm):  # type: ignore[misc]
+    """The fixed part of the form (CSRF, comment); item radios are read by the view."""
+
+    comment = TextAreaField(validators=[Optional(), Length(max=COMMENT_MAX)])
+
+
+def _problem(problem: LinkProblem) -> tuple[str, int]:
+    page = render_template(
+        "survey/problem.html", title=problem.title, message=str(problem), code=problem.status
+    )
+    return page, problem.status
+
+
+def _preselected(survey: Survey) -> dict[int, str]:
+    """The answer chosen by an email button (?a=item:value); it only ticks the radio."""
+    chosen = dict(survey.previous)
+    raw = request.args.get("a", "")
+    item_text, _, value = raw.partition(":")
+    if item_text.isdigit():
+        item_id = int(item_text)
+        for item in survey.items:
+            if item.item_id == item_id and value in {str(c.value) for c in item.choices}:
+                chosen[item_id] = value
+    return chosen
+
+
+def _numbered(form: MultiDict[str, str], prefix: str) -> dict[int, str | None]:
+    values: dict[int, str | None] = {}
+    for key in form:
+        if key.startswith(prefix):
+            suffix = key[len(prefix) :]
+            if not suffix.isdigit():
+                raise InvalidAnswers("The form was changed in a way we cannot read.")
+            values[int(suffix)] = form.get(key)
+    return values
+
+
+def _render(
+    survey: Survey,
+    form: AnswerForm,
+    token: str,
+    *,
+    selected: dict[int, str],
+    feedback: dict[int, str],
+    error: str | None = None,
+    saved: bool = False,
+) -> str:
+    return render_template(
+        "survey/answer.html",
+        survey=survey,
+        form=form,
+        token=token,
+        selected=selected,
+        feedback=feedback,
+        verdicts=VERDICTS,
+        theme_labels=THEME_LABELS,
+        error=error,
+        saved=saved,
+    )
+
+
+@blueprint.route("/s/<token>", methods=["GET", "POST"])
+def answer(token: str) -> Page:
+    secret = current_app.config["PULSE"].secret_key
+    try:
+        survey = open_survey(db.session, token=token, secret=secret, now=utcnow())
+    except LinkProblem as problem:
+        return _problem(problem)
+    form = AnswerForm()
+    if request.method == "GET":
+        form.comment.data = survey.previous_comment
+        return _render(
+            survey,
+            form,
+            token,
+            selected=_preselected(survey),
+            feedback=survey.previous_feedback,
+            saved=request.args.get("saved") == "1",
+        )
+
+    selected = {k: v for k, v in _numbered_safe("item-").items() if v}
+    if not form.validate_on_submit():
+        message = "; ".join(e for errors in form.errors.values() for e in errors)
+        return _render(
+            survey,
+            form,
+            token,
+            selected=selected,
+            feedback={},
+            error=f"Your answers were not saved: {message}. Please press Submit again.",
+        ), 400
+    try:
+        answers = _numbered(request.form, "item-")
+        feedback = _numbered(request.form, "action-")
+        for attempt in (1, 2):
+            try:
+                submit_response(
+                    db.session,
+                    token=token,
+                    secret=secret,
+                    answers=answers,
+                    comment=form.comment.data or "",
+                    feedback=feedback,
+                    now=utcnow(),
+                )
+                db.session.commit()
+                break
+            except IntegrityError:
+                # A second tab or a double click won the race for this link's first response:
+                # retrying revises that response instead of adding another.
+                db.session.rollback()
+                if attempt == 2:
+                    raise
+    except InvalidAnswers as exc:
+        db.session.rollback()
+        kept = {k: v for k, v in _numbered_safe("action-").items() if v}
+        return _render(survey, form, token, selected=selected, feedback=kept, error=str(exc)), 422
+    except LinkProblem as problem:
+        db.session.rollback()
+        return _problem(problem)
+    queue_aggregation()
+    return redirect(url_for(".answer", token=token, saved=1), code=303)
+
+
+def _numbered_safe(prefix: str) -> dict[int, str | None]:
+    try:
+        return _numbered(request.form, prefix)
+    except InvalidAnswers:
+        return {}
