@@ -8,8 +8,8 @@ from celery import shared_task
 from flask import current_app
 
 from pulse.delivery.mail import TemporaryMailError
+from pulse.delivery.reminders import send_reminders as run_send_reminders
 from pulse.delivery.sending import send_invitations as run_send_invitations
-from pulse.delivery.sending import send_reminders as run_send_reminders
 from webapp.extensions import db
 
 log = logging.getLogger(__name__)

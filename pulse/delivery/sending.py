@@ -19,9 +19,7 @@ commits `sent` after each message the server accepted. So:
   replaced) is the lesser harm than a person silently left out of the pulse. So: nobody is
   skipped, and nothing is sent twice except possibly one message per killed worker.
 
-Reminders go to non-responders only and never rotate a link until the new one is on its way:
-the new token's hash is stored only after the server accepted the reminder, and only if the
-person has not answered meanwhile (their revision key depends on the link they answered with).
+Reminders live in `pulse.delivery.reminders`.
 """
 
 from __future__ import annotations
@@ -42,14 +40,13 @@ from pulse.delivery.mail import Mailer, PermanentMailError, TemporaryMailError, 
 from pulse.delivery.models import Invitation
 from pulse.delivery.tokens import new_token, token_hash
 from pulse.people.models import Person
-from pulse.surveys.models import Cycle, Schedule
+from pulse.surveys.models import Cycle
 
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
 CLAIM_SIZE = 100
 MAX_ATTEMPTS = 6
-MAX_REMINDERS = 2
 
 MailerFactory = Callable[[Settings, Session], AbstractContextManager[Mailer]]
 
@@ -77,7 +74,7 @@ def _sendable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _open_cycle(now: datetime) -> ColumnElement[bool]:
+def cycle_is_open(now: datetime) -> ColumnElement[bool]:
     return and_(Cycle.status == "open", Cycle.opens_at <= now, Cycle.closes_at > now)
 
 
@@ -86,47 +83,12 @@ def cycles_with_sendable_invitations(session: Session, *, now: datetime) -> list
     query = (
         select(Cycle.id)
         .where(
-            _open_cycle(now),
+            cycle_is_open(now),
             exists().where(Invitation.cycle_id == Cycle.id, _sendable(now)),
         )
         .order_by(Cycle.id)
     )
     return list(session.scalars(query))
-
-
-def reminders_due(cycle: Cycle, hours: list[int], now: datetime) -> int:
-    """How many of the schedule's reminders (at most two) are due for the cycle at `now`."""
-    if now >= cycle.closes_at:
-        return 0
-    offsets = sorted(int(h) for h in hours)[:MAX_REMINDERS]
-    return sum(1 for h in offsets if cycle.opens_at + timedelta(hours=h) <= now)
-
-
-def _remindable(due: int, now: datetime) -> ColumnElement[bool]:
-    return and_(
-        Invitation.answered.is_(False),
-        Invitation.delivery_state == "sent",
-        Invitation.reminders_sent < due,
-        or_(Invitation.last_reminded_at.is_(None), Invitation.last_reminded_at <= now - LEASE),
-    )
-
-
-def cycles_with_due_reminders(session: Session, *, now: datetime) -> list[int]:
-    """Open cycles where some non-responder is due a reminder."""
-    found = []
-    rows = session.execute(
-        select(Cycle, Schedule.reminder_hours)
-        .join(Schedule, Schedule.id == Cycle.schedule_id)
-        .where(_open_cycle(now))
-        .order_by(Cycle.id)
-    ).all()
-    for cycle, hours in rows:
-        due = reminders_due(cycle, list(hours or []), now)
-        if due and session.scalar(
-            select(exists().where(Invitation.cycle_id == cycle.id, _remindable(due, now)))
-        ):
-            found.append(cycle.id)
-    return found
 
 
 @dataclass(frozen=True)
@@ -290,108 +252,6 @@ def _send_group(
         if consecutive_temporary >= 2:
             # Two in a row looks like the server, not the recipients: stop and retry later.
             raise TemporaryMailError(f"mail server keeps deferring: {invitation.last_error}")
-
-
-def _claim_reminders(session: Session, *, cycle_id: int, due: int, now: datetime) -> list[Claimed]:
-    candidates = list(
-        session.scalars(
-            select(Invitation.id)
-            .where(Invitation.cycle_id == cycle_id, _remindable(due, now))
-            .order_by(Invitation.id)
-            .limit(CLAIM_SIZE)
-            .with_for_update(skip_locked=True)
-        )
-    )
-    if not candidates:
-        return []
-    claimed_ids = list(
-        session.scalars(
-            update(Invitation)
-            .where(Invitation.id.in_(candidates), _remindable(due, now))
-            .values(last_reminded_at=now)
-            .returning(Invitation.id)
-        )
-    )
-    people = session.execute(
-        select(Invitation.id, Person.email, Person.name)
-        .join(Person, Person.id == Invitation.person_id)
-        .where(Invitation.id.in_(claimed_ids))
-        .order_by(Invitation.id)
-    ).all()
-    return [Claimed(i, new_token(), email, name) for i, email, name in people]
-
-
-def send_reminders(
-    session: Session,
-    *,
-    settings: Settings,
-    cycle_id: int,
-    now: datetime | None = None,
-    mailer_factory: MailerFactory = open_mailer,
-) -> SendReport:
-    """Remind the cycle's non-responders whose reminder is due; commits each change itself.
-
-    A missed tick sends one reminder, not two: `reminders_sent` jumps to the number due.
-    """
-    now = now or utcnow()
-    report = SendReport()
-    cycle = session.get(Cycle, cycle_id)
-    if cycle is None or cycle.status != "open" or cycle.schedule_id is None:
-        return report
-    schedule = session.get(Schedule, cycle.schedule_id)
-    due = reminders_due(cycle, list(schedule.reminder_hours or []) if schedule else [], now)
-    if not due:
-        return report
-    shared = email_for_cycle(session, cycle=cycle, base_url=settings.base_url)
-    claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, now=now)
-    session.commit()
-    if not claimed:
-        return report
-    with mailer_factory(settings, session) as mailer:
-        while claimed:
-            for item in claimed:
-                _remind_one(session, mailer, shared, item, due, report)
-            claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, now=now)
-            session.commit()
-    return report
-
-
-def _remind_one(
-    session: Session,
-    mailer: Mailer,
-    shared: CycleEmail,
-    item: Claimed,
-    due: int,
-    report: SendReport,
-) -> None:
-    message = render_message(shared, to=item.to, name=item.name, token=item.token, reminder=True)
-    try:
-        mailer.send(message)
-    except PermanentMailError as exc:
-        # Give this reminder up; the invitation itself was delivered before.
-        session.execute(
-            update(Invitation)
-            .where(Invitation.id == item.invitation_id)
-            .values(reminders_sent=due, last_error=str(exc)[:500])
-        )
-        report.failed += 1
-    except TemporaryMailError as exc:
-        # The claim's lease runs out and a later tick tries again (before the window closes).
-        session.execute(
-            update(Invitation)
-            .where(Invitation.id == item.invitation_id)
-            .values(last_error=str(exc)[:500])
-        )
-        report.retrying += 1
-    else:
-        # Only now may the link change, and only if they did not answer with the old one.
-        session.execute(
-            update(Invitation)
-            .where(Invitation.id == item.invitation_id, Invitation.answered.is_(False))
-            .values(token_hash=token_hash(item.token), reminders_sent=due, last_error=None)
-        )
-        report.sent += 1
-    session.commit()
 
 
 def delivery_counts(session: Session, *, cycle_id: int) -> dict[str, int]:

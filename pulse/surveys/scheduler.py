@@ -11,7 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pulse.delivery.invitations import create_invitations
-from pulse.delivery.sending import cycles_with_due_reminders, cycles_with_sendable_invitations
+from pulse.delivery.reminders import cycles_with_due_reminders
+from pulse.delivery.sending import cycles_with_sendable_invitations
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.surveys.schedules import closing_time, latest_opening, period_key, zone

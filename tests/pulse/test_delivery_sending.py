@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from pulse.config import Settings
 from pulse.delivery.mail import Mailer, MailMessage, TemporaryMailError, open_mailer
 from pulse.delivery.models import Invitation
-from pulse.delivery.sending import LEASE, send_invitations, send_reminders
+from pulse.delivery.reminders import send_reminders
+from pulse.delivery.sending import LEASE, send_invitations
 from pulse.delivery.tokens import token_hash
 from pulse.surveys.scheduler import tick
 from tests.conftest import make_settings

@@ -9,7 +9,8 @@ from flask import current_app
 
 from pulse.db import utcnow
 from pulse.delivery.mail import TemporaryMailError
-from pulse.delivery.sending import SendReport, send_invitations, send_reminders
+from pulse.delivery.reminders import send_reminders
+from pulse.delivery.sending import SendReport, send_invitations
 from pulse.surveys.scheduler import tick as run_tick
 from webapp.cli.context import with_app
 from webapp.extensions import db

@@ -1,0 +1,314 @@
+"""The answer page end to end: tick → email → link → submit → dirty mark → aggregates."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from click.testing import CliRunner
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from pulse.actions.models import TeamAction
+from pulse.answers.models import ActionFeedback, Answer, Comment, Response
+from pulse.db import utcnow
+from pulse.delivery.models import Invitation
+from pulse.reporting.models import DirtyTeamCycle, Participation
+from pulse.surveys.models import Cycle
+from tests.conftest import make_settings
+from tests.support.delivery_org import Org, make_org, make_schedule, token_for
+from tests.support.smtp import SMTPServer
+from webapp import create_app
+from webapp.cli import main
+from worker.embedded_redis import EmbeddedRedis
+
+TEST_APP = {"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False}
+
+
+def smtp_env(database_url: str, redis_url: str, port: int) -> dict[str, str]:
+    return {
+        "PULSE_ENV": "test",
+        "PULSE_DATABASE_URL": database_url,
+        "PULSE_REDIS_URL": redis_url,
+        "PULSE_SECRET_KEY": "test-secret-key-that-is-long-enough-123",
+        "PULSE_BASE_URL": "http://127.0.0.1:5000",
+        "PULSE_MAIL_BACKEND": "smtp",
+        "PULSE_SMTP_HOST": "127.0.0.1",
+        "PULSE_SMTP_PORT": str(port),
+        "PULSE_SMTP_TLS": "false",
+    }
+
+
+@pytest.fixture
+def live(
+    database_url: str, redis_server: EmbeddedRedis, smtp_server: SMTPServer
+) -> Iterator[tuple[Flask, dict[str, str]]]:
+    env = smtp_env(database_url, redis_server.url, smtp_server.port)
+    app = create_app({"PULSE": make_settings(database_url, redis_server.url, **env), **TEST_APP})
+    yield app, env
+    app.extensions["pulse.db"][0].dispose()
+
+
+def opened_cycle(
+    session: Session, env: dict[str, str], smtp_server: SMTPServer, sizes: dict[str, int]
+) -> tuple[Org, Cycle]:
+    """A schedule due a minute ago, then `pulse tick`: the cycle opens and emails go out."""
+    org = make_org(session, sizes)
+    now = utcnow()
+    make_schedule(
+        session,
+        org,
+        start_date=now.date(),
+        weekday=now.weekday(),
+        local_hour=now.hour,
+        timezone="UTC",
+        window_days=3,
+        reminder_hours=[],
+    )
+    result = CliRunner().invoke(main, ["tick", "--now", now.isoformat()], env=env)
+    assert result.exit_code == 0, result.output
+    assert "opened 1" in result.output
+    cycle = session.scalars(select(Cycle)).one()
+    assert len(smtp_server.mailbox.messages) == sum(sizes.values())
+    return org, cycle
+
+
+def full_answers(cycle: Cycle, value: str = "4") -> dict[str, str]:
+    return {f"item-{ci.item_id}": value for ci in cycle.items}
+
+
+def count(session: Session, model: type) -> int:
+    session.expire_all()
+    return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_email_link_submit_marks_dirty_and_aggregates(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 5})
+    client = app.test_client()
+    messages = smtp_server.mailbox.messages
+    html = messages[0].get_body(("html",)).get_content()
+    button = re.search(r'href="(http://[^"]+/s/[^"?]+\?a=(\d+):5)"', html)
+    assert button is not None
+    path = button.group(1).split("5000", 1)[1]
+    page = client.get(path)
+    assert page.status_code == 200
+    anchor = button.group(2)
+    assert re.search(rf'id="item-{anchor}-5" value="5"\s+checked', page.text)
+    assert count(session, Response) == 0  # a GET (or a mail scanner) records nothing
+
+    for address in org.emails["Alpha"]:
+        token = token_for(messages, address)
+        reply = client.post(f"/s/{token}", data={**full_answers(cycle), "comment": "More pairing"})
+        assert reply.status_code == 303
+    assert count(session, Response) == 5
+    assert count(session, Comment) == 5
+    assert session.scalar(select(func.count()).where(Invitation.answered.is_(True))) == 5
+    dirty = session.execute(select(DirtyTeamCycle.team_id, DirtyTeamCycle.cycle_id)).all()
+    assert dirty == [(org.team_ids["Alpha"], cycle.id)]
+
+    from pulse.reporting.aggregation import aggregate_dirty
+
+    aggregate_dirty(session, threshold=5)
+    session.commit()
+    participation = session.scalars(
+        select(Participation).where(
+            Participation.team_id == org.team_ids["Alpha"], Participation.cycle_id == cycle.id
+        )
+    ).one()
+    assert (participation.invited, participation.responded) == (5, 5)
+
+
+def test_revising_keeps_one_response_and_replaces_the_answers(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    client = app.test_client()
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    assert client.post(f"/s/{token}", data=full_answers(cycle, "2")).status_code == 303
+    assert client.post(f"/s/{token}", data=full_answers(cycle, "5")).status_code == 303
+    assert count(session, Response) == 1
+    assert set(session.scalars(select(Answer.value))) == {5}
+    page = client.get(f"/s/{token}?saved=1")
+    assert "your answers are saved" in page.text
+    assert page.text.count("checked") == len(cycle.items)  # the earlier answers, prefilled
+
+
+def test_response_carries_nothing_that_links_it_to_the_invitation(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    app.test_client().post(f"/s/{token}", data=full_answers(cycle))
+    response = session.scalars(select(Response)).one()
+    invitation = session.scalars(select(Invitation)).one()
+    assert response.revision_key not in {invitation.token_hash, token}
+    assert str(invitation.id) != response.id and str(invitation.person_id) != response.id
+    columns = set(Response.__table__.columns.keys())
+    assert columns == {"id", "cycle_id", "team_id", "submitted_on", "revision_key"}
+
+
+@pytest.mark.parametrize(("value", "status"), [("6", 422), ("0", 422), ("dk", 422), ("four", 422)])
+def test_values_outside_the_scale_are_refused_and_nothing_is_written(
+    live: tuple[Flask, dict[str, str]],
+    session: Session,
+    smtp_server: SMTPServer,
+    value: str,
+    status: int,
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    answers = full_answers(cycle)
+    answers[f"item-{cycle.items[0].item_id}"] = value
+    reply = app.test_client().post(f"/s/{token}", data=answers)
+    assert reply.status_code == status
+    assert 'role="alert"' in reply.text
+    assert count(session, Response) == 0 and count(session, Answer) == 0
+    assert count(session, DirtyTeamCycle) == 0
+    assert session.scalars(select(Invitation.answered)).one() is False
+
+
+def test_unknown_question_ids_are_refused(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, _cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    reply = app.test_client().post(f"/s/{token}", data={"item-999999": "3", "item-x": "3"})
+    assert reply.status_code == 422
+    assert count(session, Response) == 0
+
+
+def test_bad_links_get_clear_pages_with_4xx(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    client = app.test_client()
+    malformed = client.get("/s/not-a-token")
+    assert malformed.status_code == 400 and "incomplete" in malformed.text
+    unknown = client.get("/s/" + "A" * 43)
+    assert unknown.status_code == 404 and "recognise" in unknown.text
+    assert client.post("/s/" + "A" * 43, data=full_answers(cycle)).status_code == 404
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    cycle.closes_at = utcnow() - timedelta(seconds=1)  # window over, tick not run yet
+    session.commit()
+    closed = client.get(f"/s/{token}")
+    assert closed.status_code == 410 and "closed" in closed.text
+    assert client.post(f"/s/{token}", data=full_answers(cycle)).status_code == 410
+    assert count(session, Response) == 0
+
+
+def test_the_page_is_accessible_without_javascript(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    page = app.test_client().get(f"/s/{token}").text
+    assert "<script" not in page
+    assert page.count("<fieldset") == len(cycle.items) and page.count("<legend") == len(cycle.items)
+    assert 'name="viewport" content="width=device-width' in page
+    for radio_id in re.findall(
+        r'<input class="form-check-input" type="radio"[^>]* id="([^"]+)"', page
+    ):
+        assert f'<label class="form-check-label" for="{radio_id}">' in page
+
+
+def test_actions_since_the_last_pulse_are_shown_and_feedback_is_stored(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1, "Beta": 1})
+    earlier = Cycle(
+        schedule_id=cycle.schedule_id,
+        period_key="2000-01-01T09:00",
+        opens_at=cycle.opens_at - timedelta(days=14),
+        closes_at=cycle.opens_at - timedelta(days=11),
+        status="closed",
+    )
+    session.add(earlier)
+    mine = TeamAction(
+        team_id=org.team_ids["Alpha"], theme="safety", text="Rotate retro facilitator"
+    )
+    theirs = TeamAction(team_id=org.team_ids["Beta"], theme="ai", text="Beta's own action")
+    old = TeamAction(
+        team_id=org.team_ids["Alpha"],
+        theme="safety",
+        text="Long forgotten",
+        created_at=cycle.opens_at - timedelta(days=60),
+    )
+    session.add_all([mine, theirs, old])
+    session.commit()
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    client = app.test_client()
+    page = client.get(f"/s/{token}").text
+    assert "Rotate retro facilitator" in page
+    assert "Beta's own action" not in page and "Long forgotten" not in page
+    refused = client.post(
+        f"/s/{token}", data={**full_answers(cycle), f"action-{theirs.id}": "helped"}
+    )
+    assert refused.status_code == 422
+    reply = client.post(f"/s/{token}", data={**full_answers(cycle), f"action-{mine.id}": "helped"})
+    assert reply.status_code == 303
+    feedback = session.execute(select(ActionFeedback.action_id, ActionFeedback.verdict)).all()
+    assert feedback == [(mine.id, "helped")]
+
+
+def test_submits_are_kept_when_redis_is_down(
+    database_url: str, session: Session, redis_server: EmbeddedRedis, smtp_server: SMTPServer
+) -> None:
+    env = smtp_env(database_url, redis_server.url, smtp_server.port)
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 3})
+    down = make_settings(database_url, "redis://127.0.0.1:1/0")
+    app = create_app({"PULSE": down, **TEST_APP})
+    from webapp.survey.queueing import reset_debounce
+
+    reset_debounce()
+    client = app.test_client()
+    for address in org.emails["Alpha"]:
+        token = token_for(smtp_server.mailbox.messages, address)
+        assert client.post(f"/s/{token}", data=full_answers(cycle)).status_code == 303
+    app.extensions["pulse.db"][0].dispose()
+    assert count(session, Response) == 3
+    assert count(session, DirtyTeamCycle) == 1  # the sweep finds it later
+
+    from pulse.reporting.aggregation import aggregate_dirty
+
+    assert aggregate_dirty(session, threshold=3) >= 1  # what the periodic sweep runs
+    session.commit()
+    assert count(session, DirtyTeamCycle) == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_concurrent_double_submit_gives_one_response(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def submit(client: FlaskClient) -> None:
+        barrier.wait()
+        statuses.append(client.post(f"/s/{token}", data=full_answers(cycle)).status_code)
+
+    threads = [threading.Thread(target=submit, args=(app.test_client(),)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [303] * 4
+    assert count(session, Response) == 1
+    assert count(session, Answer) == len(cycle.items)
