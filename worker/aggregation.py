@@ -1,10 +1,11 @@
 """Aggregation tasks: debounced re-aggregation of dirty team × cycles, finalisation, sweep.
 
 Submits only mark their team × cycle dirty and queue `aggregate_dirty` with a countdown. The
-task itself is debounced through Redis: a SET NX lock with an expiry lets one run at a time
-do the work; a message arriving meanwhile only raises an "again" flag, and the running task
-drains once more before it lets go. A burst of submits therefore causes one run (plus at most
-one follow-up), and nothing is lost because the marks live in the database, where the
+first message due drains every mark of the burst; later messages of the same burst find no
+marks and cost one empty DELETE. Runs are also debounced through Redis: a SET NX lock with
+an expiry lets one run at a time do the work, a message arriving meanwhile only raises an
+"again" flag, and the running task drains once more before it lets go. So a burst causes one
+aggregation, and nothing is lost because the marks live in the database, where the
 five-minute sweep also finds anything a lost message left behind.
 """
 
@@ -63,8 +64,11 @@ def aggregate_dirty() -> int:
     try:
         for _ in range(MAX_ROUNDS):
             client.delete(AGAIN_KEY)
-            processed += _drain()
-            client.incr(RUNS_KEY)
+            drained = _drain()
+            if drained:
+                # Counts runs that aggregated something: a burst should add one.
+                client.incr(RUNS_KEY)
+            processed += drained
             if not client.exists(AGAIN_KEY):
                 break
     finally:
