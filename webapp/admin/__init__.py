@@ -1,6 +1,14 @@
 """Admin pages: people, teams, schedules, cycles, settings and the audit log."""
 
-from webapp.admin import audit, cycles, instrument, people, settings, teams  # noqa: F401  (routes)
+from webapp.admin import (  # noqa: F401  (routes)
+    audit,
+    cycles,
+    instrument,
+    people,
+    schedules,
+    settings,
+    teams,
+)
 from webapp.admin.views import blueprint
 
 __all__ = ["blueprint"]
