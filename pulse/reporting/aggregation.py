@@ -1,10 +1,11 @@
 """Turning answers into stored aggregates: incremental, per cycle at close, or everything.
 
 Stored aggregates keep full precision and the real n of every group, small ones included;
-the `suppressed` column records complementary suppression at the threshold used when the row
-was written, for inspection only. Reports never trust it: pulse.reporting.queries recomputes
-suppression from the stored n at the threshold in force on every read, so changing k takes
-effect on the next read. Change flags are decided at finalisation with the k then in force
+the `suppressed` column only records n < k at the threshold used when the row was written
+(primary suppression, for inspection). Reports never trust it: pulse.reporting.queries
+decides primary and complementary suppression over the whole team tree from the stored n at
+the threshold in force, on every read, so changing k takes effect on the next read.
+Change flags are decided at finalisation with the k then in force
 (n ≥ k in both cycles); after changing k, `pulse aggregate --all` recomputes them, and a read
 never shows a flag on a row it hides or against an earlier row it hides.
 
@@ -32,7 +33,6 @@ from pulse.reporting import compute
 from pulse.reporting.change import flag_changes
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.store import clean, upsert
-from pulse.reporting.suppression import hidden_cells
 from pulse.surveys.models import Cycle
 
 Progress = Callable[[int], None]
@@ -94,7 +94,7 @@ def _select(groups: np.ndarray, cycles: np.ndarray, scope: set[int] | None, part
 
 
 def _theme_columns(
-    data: _Computed, rows: Any, hidden: set[Any], flags: dict[Any, Any], final: set[int]
+    data: _Computed, rows: Any, k: int, flags: dict[Any, Any], final: set[int]
 ) -> dict[str, list[Any]]:
     t = data.themes
     groups, cycles, themes = t.group[rows], t.cycle[rows], t.theme[rows]
@@ -109,7 +109,7 @@ def _theme_columns(
     columns["item_set"] = [
         ",".join(map(str, data.asked.get((c, THEMES[th]), []))) for _, c, th in keys
     ]
-    columns["suppressed"] = [((c, th), g) in hidden for g, c, th in keys]
+    columns["suppressed"] = (t.n[rows] < k).tolist()
     picked = [flags.get(key) for key in keys]
     columns["change"] = [f.direction if f else None for f in picked]
     columns["change_p"] = [f.p if f else None for f in picked]
@@ -118,7 +118,7 @@ def _theme_columns(
     return columns
 
 
-def _item_columns(data: _Computed, rows: Any, hidden: set[Any]) -> dict[str, list[Any]]:
+def _item_columns(data: _Computed, rows: Any, k: int) -> dict[str, list[Any]]:
     s = data.items
     counts = s.counts[rows]
     n = counts.sum(axis=1)
@@ -132,21 +132,14 @@ def _item_columns(data: _Computed, rows: Any, hidden: set[Any]) -> dict[str, lis
         "item_id": items,
         "n": n.tolist(),
         "mean": clean(mean),
-        "distribution": [{str(v + 1): c for v, c in enumerate(row)} for row in counts.tolist()],
-        "top2_pct": clean(top2),
-        "suppressed": [
-            ((c, i), g) in hidden for g, c, i in zip(groups, cycles, items, strict=True)
+        # Serialised here: the writer passes JSON text straight through.
+        "distribution": [
+            f'{{"1": {a}, "2": {b}, "3": {c}, "4": {d}, "5": {e}}}'
+            for a, b, c, d, e in counts.tolist()
         ],
+        "top2_pct": clean(top2),
+        "suppressed": (n < k).tolist(),
     }
-
-
-def _cells(cycles: Any, kinds: Any, groups: Any, ns: Any) -> list[tuple[tuple[int, int], int, int]]:
-    return [
-        ((c, x), g, n)
-        for c, x, g, n in zip(
-            cycles.tolist(), kinds.tolist(), groups.tolist(), ns.tolist(), strict=True
-        )
-    ]
 
 
 def _write(
@@ -162,16 +155,6 @@ def _write(
 ) -> None:
     """Upsert the computed rows of `scope` (None: every group) and drop rows gone stale."""
     t, s, p = data.themes, data.items, data.participation
-    theme_hidden = hidden_cells(
-        data.tree.parents,
-        _cells(t.cycle, t.theme, t.group, t.n),
-        k,
-    )
-    item_hidden = hidden_cells(
-        data.tree.parents,
-        _cells(s.cycle, s.item, s.group, s.n),
-        k,
-    )
     flags = flag_changes(session, t, k=k, cycle_ids=final)
     for start in range(0, len(cycle_ids), _CYCLES_PER_SLICE):
         part = set(cycle_ids[start : start + _CYCLES_PER_SLICE])
@@ -179,7 +162,7 @@ def _write(
         upsert(
             session,
             ThemeAggregate.__table__,  # type: ignore[arg-type]
-            _theme_columns(data, rows, theme_hidden, flags, final),
+            _theme_columns(data, rows, k, flags, final),
             keys=("team_id", "cycle_id", "theme"),
             # An interim run over an open cycle leaves flags alone; there are none before close.
             update=_THEME_FIGURES + (_FLAGS if part & final else ()),
@@ -188,7 +171,7 @@ def _write(
         upsert(
             session,
             ItemAggregate.__table__,  # type: ignore[arg-type]
-            _item_columns(data, _select(s.group, s.cycle, scope, part), item_hidden),
+            _item_columns(data, _select(s.group, s.cycle, scope, part), k),
             keys=("team_id", "cycle_id", "item_id"),
             update=_ITEM_FIGURES,
             computed_at=now,

@@ -10,6 +10,7 @@ Benjamini–Hochberg across all group × theme tests of the cycle.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from datetime import datetime
 
@@ -62,51 +63,55 @@ def comparison_cycles(
 def flag_changes(
     session: Session, stats: ThemeStats, *, k: int, cycle_ids: Collection[int]
 ) -> dict[FlagKey, ChangeFlag]:
-    """Flags for every group × theme of `cycle_ids` present in `stats`.
+    """Flags for the testable group × themes of `cycle_ids` in `stats` (absent: no change).
 
     Earlier cycles' figures come from `stats` when it holds them, else from stored aggregates.
     """
     if not cycle_ids:
         return {}
     compared = comparison_cycles(session, cycle_ids=cycle_ids)
-    summaries: dict[FlagKey, Summary] = {
-        (int(g), int(c), int(th)): Summary(int(n), float(m), float(s))
-        for g, c, th, n, m, s in zip(
-            stats.group, stats.cycle, stats.theme, stats.n, stats.mean, stats.sd, strict=True
-        )
-    }
-    earlier = {c for c in compared.values()} - {int(c) for c in set(stats.cycle.tolist())}
+    groups, cycles, themes = stats.group.tolist(), stats.cycle.tolist(), stats.theme.tolist()
+    ns, means, sds = stats.n.tolist(), stats.mean.tolist(), stats.sd.tolist()
+    index = {key: i for i, key in enumerate(zip(groups, cycles, themes, strict=True))}
+    stored: dict[FlagKey, Summary] = {}
+    earlier = set(compared.values()) - set(cycles)
     if earlier:
-        stored = session.execute(
-            select(
-                ThemeAggregate.team_id,
-                ThemeAggregate.cycle_id,
-                ThemeAggregate.theme,
-                ThemeAggregate.n,
-                ThemeAggregate.mean,
-                ThemeAggregate.sd,
-            ).where(ThemeAggregate.cycle_id.in_(sorted(earlier)))
-        )
-        for group, stored_cycle, theme_name, n, mean, sd in stored:
-            summaries.setdefault(
-                (group, stored_cycle, THEME_INDEX[theme_name]),
-                Summary(
-                    n, float("nan") if mean is None else mean, float("nan") if sd is None else sd
-                ),
+        query = select(
+            ThemeAggregate.team_id,
+            ThemeAggregate.cycle_id,
+            ThemeAggregate.theme,
+            ThemeAggregate.n,
+            ThemeAggregate.mean,
+            ThemeAggregate.sd,
+        ).where(ThemeAggregate.cycle_id.in_(sorted(earlier)), ThemeAggregate.n >= k)
+        for group, stored_cycle, theme_name, n, mean, sd in session.execute(query):
+            stored[(group, stored_cycle, THEME_INDEX[theme_name])] = Summary(
+                n, math.nan if mean is None else mean, math.nan if sd is None else sd
             )
+
+    def summary(key: FlagKey) -> Summary | None:
+        i = index.get(key)
+        if i is None:
+            return stored.get(key)
+        return Summary(ns[i], means[i], sds[i])
+
+    # Only comparisons that can be tested are built: both cycles at n >= k, same item set.
+    # Everything else reads "no detectable change" and stays out of the FDR family.
     by_cycle: dict[int, list[tuple[FlagKey, SummaryChangeTest]]] = {}
-    for key, current in summaries.items():
+    for i, key in enumerate(zip(groups, cycles, themes, strict=True)):
         group, cycle_id, theme = key
-        if cycle_id not in cycle_ids:
+        if cycle_id not in cycle_ids or ns[i] < k:
             continue
         before_cycle = compared.get((cycle_id, THEMES[theme]))
-        before = summaries.get((group, before_cycle, theme)) if before_cycle else None
+        before = summary((group, before_cycle, theme)) if before_cycle is not None else None
+        if before is None or before.n < k:
+            continue
         test = SummaryChangeTest(
             team_id=group,
             theme=THEMES[theme],
-            previous=before or Summary(0, float("nan"), float("nan")),
-            current=current,
-            same_item_set=before is not None,
+            previous=before,
+            current=Summary(ns[i], means[i], sds[i]),
+            same_item_set=True,
             threshold=k,
         )
         by_cycle.setdefault(cycle_id, []).append((key, test))
