@@ -80,3 +80,37 @@ def test_leaders_and_members_are_refused_everywhere(
         assert response.status_code == 403, (method, path, response.status_code)
         checked += 1
     assert checked >= 20
+
+
+def test_admin_home_links_every_area(client: FlaskClient, make_user: Callable[..., Person]) -> None:
+    make_user("admin@example.org")
+    sign_in(client, "admin@example.org")
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    for path in (
+        "/admin/people",
+        "/admin/teams",
+        "/admin/schedules",
+        "/admin/cycles",
+        "/admin/settings",
+        "/admin/instrument",
+        "/admin/audit",
+    ):
+        assert f'href="{path}"' in html, path
+
+
+def test_every_admin_page_renders_for_an_admin(
+    app: Flask, client: FlaskClient, org: None, make_user: Callable[..., Person]
+) -> None:
+    make_user("admin@example.org")
+    sign_in(client, "admin@example.org")
+    pages = [
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/admin") and not rule.arguments and "GET" in (rule.methods or ())
+    ]
+    assert len(pages) >= 9
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, (path, response.status_code)

@@ -3,7 +3,7 @@ no page that tells who answered."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,8 +20,15 @@ from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Membership, Team
 from tests.conftest import sign_in
-from tests.support.task_queue import queued_tasks
+from tests.support.task_queue import empty_queue, queued_tasks
 from worker.embedded_redis import EmbeddedRedis
+
+
+@pytest.fixture(autouse=True)
+def _leave_the_queue_empty(redis_server: EmbeddedRedis) -> Iterator[None]:
+    """Pages here queue real tasks; a worker started by a later test must not run them."""
+    yield
+    empty_queue(redis_server.url)
 
 
 @pytest.fixture

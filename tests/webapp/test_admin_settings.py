@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -15,9 +15,16 @@ from pulse.organisation.service import get_settings
 from pulse.people.models import Person
 from tests.conftest import make_settings, sign_in
 from tests.support.smtp import SMTPServer
-from tests.support.task_queue import queued_tasks
+from tests.support.task_queue import empty_queue, queued_tasks
 from webapp import create_app
 from worker.embedded_redis import EmbeddedRedis
+
+
+@pytest.fixture(autouse=True)
+def _leave_the_queue_empty(redis_server: EmbeddedRedis) -> Iterator[None]:
+    """Pages here queue real tasks; a worker started by a later test must not run them."""
+    yield
+    empty_queue(redis_server.url)
 
 
 @pytest.fixture

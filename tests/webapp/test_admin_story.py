@@ -4,8 +4,9 @@ threshold and finds every step in the audit log; the leader is refused every adm
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
@@ -17,7 +18,16 @@ from pulse.people.service import set_password
 from pulse.teams.models import Team
 from tests.conftest import PASSWORD, sign_in
 from tests.support.people_csv import bad_people_file, people_rows, to_csv
+from tests.support.task_queue import empty_queue
 from tests.webapp.test_admin_access import admin_urls
+from worker.embedded_redis import EmbeddedRedis
+
+
+@pytest.fixture(autouse=True)
+def _leave_the_queue_empty(redis_server: EmbeddedRedis) -> Iterator[None]:
+    """Pages here queue real tasks; a worker started by a later test must not run them."""
+    yield
+    empty_queue(redis_server.url)
 
 
 def upload(client: FlaskClient, content: bytes) -> str:
