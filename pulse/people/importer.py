@@ -349,25 +349,29 @@ def apply_rows(
     open_memberships: dict[int, list[Membership]] = {}
     for membership in session.scalars(select(Membership).where(Membership.ended_on.is_(None))):
         open_memberships.setdefault(membership.person_id, []).append(membership)
+    # Two passes: create every team and person first and flush once (ids for all), then
+    # memberships and grants; a flush per new row would cost one round trip each.
+    placed: list[tuple[ImportRow, Person, Team, bool, bool]] = []
     for row in rows:
         team = tree.team(row.team, row.department)
         person = people.get(row.email)
         changed = False
-        created = person is None
         if person is None:
             person = Person(email=row.email, name=row.name, active=True)
             session.add(person)
             people[row.email] = person
             report.people_created += 1
-        else:
-            if person.name != row.name:
-                person.name = row.name
-                changed = True
-            if not person.active:
-                person.active = True
-                changed = True
-        if person.id is None or team.id is None:
-            session.flush()  # ids for new people and teams, needed by memberships and grants
+            placed.append((row, person, team, False, True))
+            continue
+        if person.name != row.name:
+            person.name = row.name
+            changed = True
+        if not person.active:
+            person.active = True
+            changed = True
+        placed.append((row, person, team, changed, False))
+    session.flush()
+    for row, person, team, changed, created in placed:
         changed |= _place(session, person, team, open_memberships, on, report)
         if row.role == "leader":
             if not any(g.role == "leader" and g.team_id == team.id for g in person.roles):
