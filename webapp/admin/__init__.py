@@ -9,7 +9,6 @@ from webapp.admin import (  # noqa: F401  (routes)
     settings,
     teams,
 )
-from webapp.admin import audit, cycles, instrument, people, settings, teams  # noqa: F401  (routes)
 from webapp.admin.views import blueprint
 
 __all__ = ["blueprint"]
