@@ -1,0 +1,334 @@
+"""Delivery benchmarks: answer submits against a bare INSERT, and invitation dispatch vs smtplib.
+
+1. Submits: gunicorn (the same server and settings for both endpoints) serves the app on
+   127.0.0.1; 32 concurrent keep-alive connections (4 client processes × 8 threads) POST
+   answer forms with distinct links for 10 s, then POST to a bare endpoint doing one INSERT
+   for 10 s. Throughput and p99 on SQLite and PostgreSQL; goal ≥ 0.5× the bare endpoint.
+2. Dispatch: 5,000 invitations through `send_invitations` (claim, render, send, commit per
+   message) to a local aiosmtpd server, against raw smtplib sending 5,000 prebuilt messages
+   over one connection to the same server. Goal ≥ 0.5×.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import insert, select, text
+
+from pulse.config import Settings
+from pulse.db import make_engine, make_session_factory
+from pulse.delivery.mail import MailMessage, build_email
+from pulse.delivery.models import Invitation
+from pulse.delivery.sending import send_invitations
+from pulse.delivery.tokens import new_token, token_hash
+from pulse.migrate import upgrade
+from pulse.people.models import Person
+from pulse.surveys.bank import sync_item_bank
+from pulse.surveys.models import Cycle
+from pulse.surveys.scheduler import tick
+from pulse.surveys.schedules import ScheduleSpec, create_schedule
+from pulse.teams.models import Membership, Team
+
+DURATION = float(os.environ.get("BENCH_DELIVERY_SECONDS", "10"))
+PROCESSES, THREADS = 4, 8  # 32 connections
+PEOPLE = int(os.environ.get("BENCH_DELIVERY_PEOPLE", "5000"))
+OPENS = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)  # a Monday
+SECRET = "bench-secret-key-that-is-long-enough-0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _env(database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "PULSE_ENV": "test",
+        "PULSE_DATABASE_URL": database_url,
+        "PULSE_REDIS_URL": extra.pop("redis_url", "redis://127.0.0.1:1/0"),
+        "PULSE_SECRET_KEY": SECRET,
+        "PULSE_MAIL_BACKEND": "outbox",
+        "PULSE_DEV_OUTBOX": "false",
+        **extra,
+    }
+
+
+def prepare(database_url: str, people: int) -> int:
+    """A migrated database with one team of `people` and an open cycle; returns its id."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with make_session_factory(engine)() as session:
+        sync_item_bank(session)
+        org = Team(name="Bench Org", kind="organisation")
+        session.add(org)
+        session.flush()
+        team = Team(name="Bench Team", kind="team", parent_id=org.id)
+        session.add(team)
+        session.flush()
+        session.execute(
+            insert(Person),
+            [{"email": f"p{i}@bench.example.org", "name": f"Person {i}"} for i in range(people)],
+        )
+        ids = session.scalars(select(Person.id)).all()
+        session.execute(
+            insert(Membership),
+            [{"person_id": i, "team_id": team.id, "started_on": date(2020, 1, 1)} for i in ids],
+        )
+        create_schedule(
+            session,
+            spec=ScheduleSpec(
+                name="Bench",
+                cadence="weekly",
+                timezone="UTC",
+                window_days=7,
+                start_date=OPENS.date(),
+                target_team_ids=[org.id],
+            ),
+        )
+        report = tick(session, now=OPENS)
+        session.execute(text("CREATE TABLE bench_inserts (id VARCHAR(32) PRIMARY KEY)"))
+        session.commit()
+    engine.dispose()
+    (cycle_id,) = report.opened_cycle_ids
+    return cycle_id
+
+
+def issue_tokens(database_url: str, cycle_id: int) -> list[str]:
+    """Give every invitation a link, as sending would (without the email)."""
+    engine = make_engine(database_url)
+    with make_session_factory(engine)() as session:
+        ids = session.scalars(select(Invitation.id).where(Invitation.cycle_id == cycle_id)).all()
+        tokens = {i: new_token() for i in ids}
+        from sqlalchemy import update
+
+        session.execute(
+            update(Invitation),
+            [
+                {"id": i, "token_hash": token_hash(t), "delivery_state": "sent"}
+                for i, t in tokens.items()
+            ],
+        )
+        items = session.scalars(select(Cycle).where(Cycle.id == cycle_id)).one().items
+        item_ids = [ci.item_id for ci in items]
+        session.commit()
+    engine.dispose()
+    os.environ["BENCH_ITEM_IDS"] = ",".join(map(str, item_ids))
+    return list(tokens.values())
+
+
+@contextmanager
+def gunicorn(env: dict[str, str]) -> Iterator[str]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "4",
+            "--threads",
+            "8",
+            "--log-level",
+            "warning",
+            "bench.delivery_wsgi:app",
+        ],
+        env={**os.environ, **env},
+        stdin=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("gunicorn did not start")
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _client(args: tuple[str, str, list[str], list[int], float]) -> tuple[int, int, list[float]]:
+    import requests
+
+    base, kind, tokens, item_ids, duration = args
+    latencies: list[float] = []
+    failures = 0
+    lock = threading.Lock()
+    deadline = time.monotonic() + duration
+
+    def run(my_tokens: list[str]) -> None:
+        nonlocal failures
+        http = requests.Session()
+        csrf = ""
+        if kind == "submit":
+            page = http.get(f"{base}/s/{my_tokens[0]}")
+            found = re.search(
+                r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', page.text
+            ) or re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
+            csrf = found.group(1) if found else ""
+        n = 0
+        mine: list[float] = []
+        bad = 0
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            if kind == "submit":
+                token = my_tokens[n % len(my_tokens)]
+                data = {f"item-{i}": "4" for i in item_ids}
+                data["csrf_token"] = csrf
+                reply = http.post(f"{base}/s/{token}", data=data, allow_redirects=False)
+                ok = reply.status_code == 303
+            else:
+                ok = http.post(f"{base}/bench/insert").status_code == 200
+            mine.append(time.perf_counter() - started)
+            bad += not ok
+            n += 1
+        with lock:
+            latencies.extend(mine)
+            failures += bad
+
+    share = max(len(tokens) // THREADS, 1)
+    threads = [
+        threading.Thread(target=run, args=(tokens[i * share : (i + 1) * share] or tokens,))
+        for i in range(THREADS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies), failures, latencies
+
+
+def load(base: str, kind: str, tokens: list[str], item_ids: list[int]) -> tuple[float, float, int]:
+    """Requests per second, p99 latency (ms) and failures at 32 connections for DURATION."""
+    share = max(len(tokens) // PROCESSES, 1)
+    jobs = [
+        (base, kind, tokens[i * share : (i + 1) * share] or tokens, item_ids, DURATION)
+        for i in range(PROCESSES)
+    ]
+    started = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
+        results = pool.map(_client, jobs)
+    elapsed = time.perf_counter() - started
+    latencies = sorted(x for _, _, lat in results for x in lat)
+    count = len(latencies)
+    failures = sum(f for _, f, _ in results)
+    p99 = latencies[min(int(count * 0.99), count - 1)] * 1000 if count else float("nan")
+    # The pool's start-up is outside the clients' DURATION window; rate over that window.
+    del elapsed
+    return count / DURATION, p99, failures
+
+
+def bench_submits(label: str, database_url: str, redis_url: str) -> None:
+    cycle_id = prepare(database_url, PEOPLE)
+    tokens = issue_tokens(database_url, cycle_id)
+    item_ids = [int(i) for i in os.environ["BENCH_ITEM_IDS"].split(",")]
+    with gunicorn(_env(database_url, redis_url=redis_url)) as base:
+        ours, our_p99, our_fail = load(base, "submit", tokens, item_ids)
+        bare, bare_p99, bare_fail = load(base, "insert", tokens, item_ids)
+    print(
+        f"[{label}] submit {ours:.0f}/s p99 {our_p99:.0f} ms ({our_fail} failed) | bare INSERT "
+        f"{bare:.0f}/s p99 {bare_p99:.0f} ms ({bare_fail} failed) | ratio {ours / bare:.2f}× "
+        f"(goal ≥ 0.5×)",
+        flush=True,
+    )
+
+
+def bench_dispatch(label: str, database_url: str) -> None:
+    from tests.support.smtp import SMTPServer
+
+    cycle_id = prepare(database_url, PEOPLE)
+    server = SMTPServer().start()
+    try:
+        settings = Settings.from_env(
+            _env(
+                database_url,
+                PULSE_MAIL_BACKEND="smtp",
+                PULSE_SMTP_HOST="127.0.0.1",
+                PULSE_SMTP_PORT=str(server.port),
+                PULSE_SMTP_TLS="false",
+            )
+        )
+        engine = make_engine(database_url)
+        with make_session_factory(engine)() as session:
+            started = time.perf_counter()
+            report = send_invitations(session, settings=settings, cycle_id=cycle_id, now=OPENS)
+            ours = time.perf_counter() - started
+        engine.dispose()
+        assert report.sent == PEOPLE, report
+        received = len(server.mailbox.messages)
+        server.mailbox.clear()
+        sample = MailMessage(
+            to="p0@bench.example.org", subject="Team pulse", text="x" * 1500, html="<p>x</p>" * 300
+        )
+        messages = [
+            build_email(
+                MailMessage(f"p{i}@bench.example.org", sample.subject, sample.text, sample.html),
+                sender=settings.mail_from,
+            )
+            for i in range(PEOPLE)
+        ]
+        started = time.perf_counter()
+        with smtplib.SMTP("127.0.0.1", server.port) as connection:
+            for message in messages:
+                connection.send_message(message)
+        raw = time.perf_counter() - started
+    finally:
+        server.stop()
+    print(
+        f"[{label}] dispatch {PEOPLE} invitations: {ours:.1f}s ({PEOPLE / ours:.0f}/s, "
+        f"{received} received) | raw smtplib {raw:.1f}s ({PEOPLE / raw:.0f}/s) | ratio "
+        f"{raw / ours:.2f}× (goal ≥ 0.5×)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    from bench.bench_aggregation import postgres
+    from worker.embedded_redis import EmbeddedRedis
+
+    with tempfile.TemporaryDirectory(prefix="pulse-bench-delivery-") as directory:
+        redis = EmbeddedRedis(Path(directory)).start()
+        try:
+            bench_submits("sqlite", f"sqlite:///{Path(directory) / 'submit.db'}", redis.url)
+            bench_dispatch("sqlite", f"sqlite:///{Path(directory) / 'dispatch.db'}")
+            with postgres() as url:
+                if url is None:
+                    print("[postgresql] skipped: no PostgreSQL (set PULSE_TEST_POSTGRES_URL)")
+                else:
+                    bench_submits("postgresql", url, redis.url)
+            with postgres() as url:
+                if url is not None:
+                    bench_dispatch("postgresql", url)
+        finally:
+            redis.stop()
+
+
+if __name__ == "__main__":
+    main()
