@@ -44,9 +44,12 @@ class DemoTeam:
 
 
 TEAMS = (
-    DemoTeam("Platform", "Engineering", 14, "leader@northwind.example.org", 3.9, 3.6, 2.6),
+    DemoTeam("Platform", "Engineering", 13, "leader@northwind.example.org", 3.9, 3.6, 2.6),
     DemoTeam("Payments", "Engineering", 12, "leader@northwind.example.org", 3.8, 3.4, 2.7),
     DemoTeam("Mobile", "Engineering", 4, None, 3.7, 3.5, 2.8),
+    # Quality sits next to Mobile so that hiding Mobile's small group costs Quality's figure,
+    # not Data's or Payments' (complementary suppression hides the next-smallest sibling).
+    DemoTeam("Quality", "Engineering", 6, None, 3.8, 3.6, 2.8),
     DemoTeam("Data", "Engineering", 11, "data.lead@northwind.example.org", 3.6, 3.7, 2.9),
     DemoTeam("Design", "Product & Design", 7, None, 4.0, 3.8, 3.1),
     DemoTeam("Research", "Product & Design", 3, None, 4.1, 3.9, 2.9),
@@ -55,6 +58,7 @@ TEAMS = (
         "Customer Support", "Operations", 15, "support.lead@northwind.example.org", 3.3, 3.0, 3.3
     ),
     DemoTeam("Finance", "Operations", 4, None, 3.6, 3.2, 3.0),
+    DemoTeam("IT Operations", "Operations", 7, None, 3.7, 3.5, 2.9),
 )
 
 SIGN_INS = (

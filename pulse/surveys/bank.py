@@ -38,14 +38,17 @@ def add_version(session: Session, *, current: Item | None, definition: ItemDefin
 
 
 def sync_item_bank(session: Session) -> int:
-    """Store items that are missing or whose wording changed; returns how many were added."""
-    live = current_items(session)
+    """Store the built-in version of every item not stored yet; returns how many were added.
+
+    An item already stored is left alone: its live wording may be an admin's edit (a newer
+    version), which an upgrade must never overwrite. Rewording is always an explicit new version.
+    """
+    stored = set(session.scalars(select(Item.code).distinct()))
     added = 0
     for definition in ITEM_BANK:
-        current = live.get(definition.code)
-        if current is not None and current.wording == definition.wording:
+        if definition.code in stored:
             continue
-        add_version(session, current=current, definition=definition)
+        add_version(session, current=None, definition=definition)
         added += 1
     session.flush()
     return added
