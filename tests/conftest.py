@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
@@ -118,6 +119,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis_after_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Queued tasks and rate-limit counters never leak from one test into the next."""
+    yield
+    if "redis_server" in request.fixturenames:
+        server: EmbeddedRedis = request.getfixturevalue("redis_server")
+        redis.Redis(unix_socket_path=str(server.socket)).flushall()
 
 
 @pytest.fixture
