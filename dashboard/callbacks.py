@@ -46,11 +46,11 @@ def overview_cycle_options(viewer: Viewer) -> tuple[list[dict[str, Any]], int | 
     return [{"label": cycle_label(c), "value": c.id} for c in cycles], latest
 
 
-def render_overview(cycle_value: object) -> tuple[go.Figure, html.Div]:
-    """The heatmap of the viewer's teams × themes and the participation table for one cycle."""
+def render_overview(cycle_value: object) -> tuple[go.Figure, html.Div, dict[str, int]]:
+    """The heatmap of the viewer's teams × themes, the participation table, row label → id."""
     viewer = current_viewer()
     if viewer is None or not viewer.team_ids:
-        return figures.empty_figure(NOT_AVAILABLE), panels.notice(NOT_AVAILABLE)
+        return figures.empty_figure(NOT_AVAILABLE), panels.notice(NOT_AVAILABLE), {}
     team_ids = sorted(viewer.team_ids)
     cycles = source.cycles_for(db.session, team_ids=team_ids)
     cycle_id = next((c.id for c in cycles if c.id == _int(cycle_value)), None)
@@ -58,7 +58,7 @@ def render_overview(cycle_value: object) -> tuple[go.Figure, html.Div]:
         cycle_id = source.latest_closed_cycle_id(db.session, team_ids=team_ids)
     if cycle_id is None:
         message = "No closed survey cycle has results for your teams yet."
-        return figures.empty_figure(message), panels.notice(message, "info")
+        return figures.empty_figure(message), panels.notice(message, "info"), {}
     rows = source.theme_rows(
         db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id]
     )
@@ -73,15 +73,17 @@ def render_overview(cycle_value: object) -> tuple[go.Figure, html.Div]:
         suffix = f" · {pct:.0f}% took part" if pct is not None else ""
         labels[row.team_id] = f"{row.team}{suffix}"
     figure = figures.overview_heatmap(rows, labels, order, viewer.k)
-    return figure, panels.participation_table(taking_part, viewer.k)
+    rows_by_label = {label: team_id for team_id, label in labels.items()}
+    return figure, panels.participation_table(taking_part, viewer.k), rows_by_label
 
 
-def open_team_from_click(click_data: object) -> tuple[Any, Any]:
+def open_team_from_click(click_data: object, rows_by_label: object) -> tuple[Any, Any]:
     """Clicking a heatmap cell opens that team, if the viewer may see it."""
     viewer = current_viewer()
     try:
-        team_value = click_data["points"][0]["customdata"][0]  # type: ignore[index]
-    except (TypeError, KeyError, IndexError):
+        label = click_data["points"][0]["y"]  # type: ignore[index]
+        team_value = rows_by_label.get(label)  # type: ignore[union-attr]
+    except (TypeError, KeyError, IndexError, AttributeError):
         return no_update, no_update
     team_id = viewer.team(team_value) if viewer else None
     if team_id is None:
@@ -293,12 +295,14 @@ def register(app: dash.Dash) -> None:
     app.callback(
         Output("overview-heatmap", "figure"),
         Output("overview-participation", "children"),
+        Output("overview-rows", "data"),
         Input("overview-cycle", "value"),
     )(render_overview)
     app.callback(
         Output("team-select", "value"),
         Output("tabs", "active_tab"),
         Input("overview-heatmap", "clickData"),
+        State("overview-rows", "data"),
         prevent_initial_call=True,
     )(open_team_from_click)
     app.callback(

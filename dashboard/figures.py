@@ -109,22 +109,24 @@ def overview_heatmap(
     hover_change = np.where(shown, hover_change, "")
     y = [team_labels.get(t, str(t)) for t in team_order]
     ids = np.repeat(np.array(team_order, dtype=object)[:, None], len(THEMES), axis=1)
-    custom = np.dstack([ids, hover_change])
     labels = [THEME_LABELS[t] for t in THEMES]
-    hover = "%{y}<br>%{x}: %{text}<br>%{customdata[1]}<extra></extra>"
+    theme_names = np.repeat(np.array(labels, dtype=object)[None, :], len(team_order), axis=0)
+    custom = np.dstack([ids, hover_change, theme_names])
+    hover = "%{y}<br>%{customdata[2]}: %{text}<br>%{customdata[1]}<extra></extra>"
     figure = go.Figure()
     # Safety and learning share a "higher is better" bar; the AI concern index gets its own,
     # reversed so that the worse end is the same dark colour, and says so in its title.
     good = [j for j, t in enumerate(THEMES) if THEME_HIGHER_IS_BETTER[t]]
     concern = [j for j, t in enumerate(THEMES) if not THEME_HIGHER_IS_BETTER[t]]
+    # Numeric x positions: a heatmap trace of a single category column has no width otherwise.
     for idx, title, reverse, x_bar in (
-        (good, "Score<br>higher = better", False, 1.0),
-        (concern, "AI concern<br>higher = worse", True, 1.13),
+        (good, "Score<br>higher =<br>better", False, 1.01),
+        (concern, "AI<br>concern<br>higher =<br>worse", True, 1.12),
     ):
         figure.add_trace(
             go.Heatmap(
                 z=z[:, idx],
-                x=[labels[j] for j in idx],
+                x=idx,
                 y=y,
                 text=text[:, idx],
                 texttemplate="%{text}",
@@ -136,7 +138,12 @@ def overview_heatmap(
                 zmax=5,
                 xgap=3,
                 ygap=3,
-                colorbar={"title": {"text": title}, "x": x_bar, "len": 0.9, "thickness": 14},
+                colorbar={
+                    "title": {"text": title, "side": "top"},
+                    "x": x_bar,
+                    "len": 0.9,
+                    "thickness": 14,
+                },
             )
         )
     figure.update_layout(
@@ -144,14 +151,36 @@ def overview_heatmap(
         height=max(260, 90 + 56 * len(team_order)),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         plot_bgcolor=NO_DATA_GREY,
-        xaxis={"side": "top", "categoryorder": "array", "categoryarray": labels},
-        yaxis={"autorange": "reversed", "automargin": True},
+        xaxis={
+            "side": "top",
+            "tickmode": "array",
+            "tickvals": list(range(len(THEMES))),
+            "ticktext": labels,
+            "range": [-0.5, len(THEMES) - 0.5],
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={"autorange": "reversed", "automargin": True, "showgrid": False},
     )
     return figure
 
 
 def _dates(values: np.ndarray) -> list[str]:
     return [d.isoformat() if isinstance(d, date) else str(d) for d in values]
+
+
+def _band(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[list[Any], list[Any]]:
+    """The 95% band as closed polygons, one per run of shown cycles (suppressed ones are gaps)."""
+    shown = np.flatnonzero(~(np.isnan(low) | np.isnan(high)))
+    if not shown.size:
+        return [], []
+    xs: list[Any] = []
+    ys: list[Any] = []
+    # One polygon per run of consecutive shown cycles: a band never bridges a hidden cycle.
+    for run in np.split(shown, np.flatnonzero(np.diff(shown) != 1) + 1):
+        xs.extend([*x[run], *x[run][::-1], None])
+        ys.extend([*high[run], *low[run][::-1], None])
+    return xs, ys
 
 
 def team_trends(
@@ -181,25 +210,18 @@ def team_trends(
         x = _dates(cols["cycle_opened"][mask]) if rows else []
         mean = cols["mean"][mask] if rows else np.array([])
         first = r == 1
-        figure.add_trace(
-            go.Scatter(
-                x=x,
-                y=cols["ci_high"][mask] if rows else [],
-                mode="lines",
-                line={"width": 0},
-                hoverinfo="skip",
-                showlegend=False,
-            ),
-            row=r,
-            col=1,
+        band_x, band_y = _band(
+            np.array(x, dtype=object),
+            cols["ci_low"][mask] if rows else np.array([]),
+            cols["ci_high"][mask] if rows else np.array([]),
         )
         figure.add_trace(
             go.Scatter(
-                x=x,
-                y=cols["ci_low"][mask] if rows else [],
+                x=band_x,
+                y=band_y,
                 mode="lines",
                 line={"width": 0},
-                fill="tonexty",
+                fill="toself",
                 fillcolor=BAND_COLOUR,
                 name="95% interval",
                 legendgroup="band",

@@ -121,7 +121,7 @@ def compare_tab() -> dbc.Tab:
 
 
 def actions_tab() -> dbc.Tab:
-    form = html.Form(
+    form = html.Div(
         [
             html.Fieldset(
                 [
@@ -152,8 +152,6 @@ def actions_tab() -> dbc.Tab:
             ),
         ],
         id="action-form",
-        # Dash handles the click; keep the browser from submitting the form itself.
-        action="javascript:void(0)",
     )
     return dbc.Tab(
         [
@@ -181,6 +179,7 @@ def serve_layout() -> dbc.Container:
     return dbc.Container(
         [
             dcc.Store(id="actions-version", data=0),
+            dcc.Store(id="overview-rows", data={}),
             html.Div(
                 [
                     html.H1("How your teams are doing", className="h3 mb-0"),

@@ -75,11 +75,11 @@ def test_overview_shows_only_the_leaders_subtree(
 ) -> None:
     populate({"alpha": 8, "beta": 9, "gamma": 12, "eng": 17})
     with signed_in(leader):
-        figure, table = callbacks.render_overview(world.cycles[-1].id)
+        figure, table, rows_map = callbacks.render_overview(world.cycles[-1].id)
     texts = " ".join(_texts(figure)) + _html(table)
     assert "Alpha" in texts and "Beta" in texts and "Engineering" in texts
     assert "Gamma" not in texts and "Operations" not in texts and "Acme" not in texts
-    assert str(world.gamma.id) not in [str(v) for v in plain(figure)["data"][0]["customdata"]]
+    assert set(rows_map.values()) == {world.alpha.id, world.beta.id, world.eng.id}
 
 
 def test_admin_sees_every_team(
@@ -87,7 +87,7 @@ def test_admin_sees_every_team(
 ) -> None:
     populate({"alpha": 8, "gamma": 12})
     with signed_in(admin):
-        figure, _ = callbacks.render_overview(None)
+        figure, _, _ = callbacks.render_overview(None)
     texts = " ".join(_texts(figure))
     assert "Alpha" in texts and "Gamma" in texts
 
@@ -98,7 +98,7 @@ def test_heatmap_cell_suppressed_below_k(
 ) -> None:
     populate({"alpha": n}, changes={("alpha", "safety"): "down"})
     with signed_in(leader):
-        figure, _table = callbacks.render_overview(world.cycles[-1].id)
+        figure, _table, _ = callbacks.render_overview(world.cycles[-1].id)
     data = plain(figure)["data"]
     z = [v for trace in data for v in np.ravel(np.array(trace["z"], dtype=object))]
     texts = [str(v) for trace in data for v in np.ravel(np.array(trace["text"], dtype=object))]
@@ -118,9 +118,9 @@ def test_participation_rate_needs_k_invited(
 ) -> None:
     populate({"alpha": K - 3, "beta": K})  # invited = n + 2 → K−1 and K+2
     with signed_in(leader):
-        _, table = callbacks.render_overview(world.cycles[-1].id)
+        _, table, _ = callbacks.render_overview(world.cycles[-1].id)
     html = _html(table)
-    assert f"not shown (fewer than {K} invited)" in html
+    assert "not shown (too few invited to show safely)" in html
     assert "71%" in html  # Beta: 5 of 7
 
 
@@ -153,11 +153,17 @@ def test_another_subtrees_team_is_not_available(
         items_figure, _items_table = callbacks.render_items(
             str(world.gamma.id), world.cycles[-1].id
         )
-        opened = callbacks.open_team_from_click({"points": [{"customdata": [world.gamma.id, ""]}]})
+        opened = callbacks.open_team_from_click(
+            {"points": [{"y": "Gamma"}]}, {"Gamma": world.gamma.id}
+        )
+        mine = callbacks.open_team_from_click(
+            {"points": [{"y": "Alpha"}]}, {"Alpha": world.alpha.id}
+        )
         own = callbacks.render_team(world.alpha.id)
     assert NOT_AVAILABLE in " ".join(_texts(figure))
     assert NOT_AVAILABLE in " ".join(_texts(items_figure))
     assert opened == (callbacks.no_update, callbacks.no_update)
+    assert mine == (world.alpha.id, "team")
     assert "Gamma" not in _html(actions)
     assert NOT_AVAILABLE not in " ".join(_texts(own[0]))
 
@@ -206,7 +212,7 @@ def test_team_view_at_k_minus_one_shows_no_figures(
 
 def test_empty_data_reads_plainly(leader: Person, world: World, signed_in: Any) -> None:
     with signed_in(leader):
-        figure, _table = callbacks.render_overview(None)
+        figure, _table, _ = callbacks.render_overview(None)
         team = callbacks.render_team(world.alpha.id)
         options = callbacks.team_cycle_options(world.alpha.id)
     assert "No closed survey cycle" in " ".join(_texts(figure))
@@ -226,7 +232,7 @@ def test_member_without_rights_gets_nothing(
     person.roles.clear()
     session.commit()
     with signed_in(person):
-        figure, _ = callbacks.render_overview(None)
+        figure, _, _ = callbacks.render_overview(None)
         team = callbacks.render_team(world.alpha.id)
     assert NOT_AVAILABLE in " ".join(_texts(figure))
     assert NOT_AVAILABLE in " ".join(_texts(team[0]))
