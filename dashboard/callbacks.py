@@ -266,12 +266,16 @@ def download(
     if tab == "overview":
         cycles = {c.id: c for c in source.cycles_for(db.session, team_ids=sorted(viewer.team_ids))}
         cycle = cycles.get(_int(overview_value) or 0)
-        rows = source.export_rows(
-            db.session,
-            team_ids=sorted(viewer.team_ids),
-            threshold=viewer.k,
-            since=cycle.opened if cycle else None,
-        )
+        if cycle is None:
+            return {"content": "", "filename": "team-pulse-overview.csv", "type": "text/csv"}
+        # The overview shows one cycle: the export rows of that cycle only.
+        rows = [
+            row
+            for row in source.export_rows(
+                db.session, team_ids=sorted(viewer.team_ids), threshold=viewer.k, since=cycle.opened
+            )
+            if row["cycle_id"] == cycle.id
+        ]
         return {"content": _csv(rows), "filename": "team-pulse-overview.csv", "type": "text/csv"}
     team_id = viewer.team(team_value)
     if team_id is None:

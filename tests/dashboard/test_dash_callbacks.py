@@ -246,6 +246,8 @@ def test_overview_download_holds_only_visible_teams(
         sent = callbacks.download(1, "overview", None, None, world.cycles[0].id)
         forged = callbacks.download(1, "team", world.gamma.id, world.cycles[0].id, None)
     assert "Alpha" in sent["content"] and "Gamma" not in sent["content"]
+    lines = sent["content"].strip().splitlines()
+    assert len(lines) == 1 + 2 * 3  # header + Alpha and Beta × 3 themes of that one cycle
     assert "Beta" in sent["content"] and f"fewer than {K} responses" in sent["content"]
     assert forged["content"] == ""
     assert sent["filename"].endswith(".csv")
