@@ -23,8 +23,13 @@ from pulse.teams.service import visible_team_ids
 MAX_ACTION_LENGTH = 500
 # The answers to "did it help?", in the order the answer page offers them; stored in
 # ActionFeedback.verdict (at most 12 characters).
-VERDICTS = ("helped", "partly", "not_yet")
-VERDICT_LABELS = {"helped": "Yes, it helped", "partly": "A little", "not_yet": "Not yet"}
+# The answers to "did it help?", as the answer page stores them and the dashboard counts them.
+VERDICT_LABELS = {
+    "helped": "Yes, it helped",
+    "not_helped": "Not really",
+    "too_early": "Too early to say",
+}
+VERDICTS = tuple(VERDICT_LABELS)
 
 
 @dataclass(frozen=True)

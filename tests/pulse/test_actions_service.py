@@ -209,12 +209,12 @@ def test_feedback_summary_needs_k_respondents(
         text="Pair on incidents",
     )
     session.commit()
-    verdicts = (["helped", "helped", "partly", "not_yet", "helped"])[:answers]
+    verdicts = (["helped", "helped", "not_helped", "too_early", "helped"])[:answers]
     _feedback(session, cycle, teams[0], action, verdicts)
     summary = feedback_summary(session, action_ids=[action.id], threshold=5)[action.id]
     if shown:
         assert summary.respondents == 5
-        assert summary.counts == {"helped": 3, "partly": 1, "not_yet": 1}
+        assert summary.counts == {"helped": 3, "not_helped": 1, "too_early": 1}
         assert not summary.suppressed
     else:
         assert summary.suppressed and summary.counts is None and summary.respondents is None
