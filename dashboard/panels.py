@@ -37,7 +37,7 @@ def participation_table(rows: Sequence[Any], k: int) -> html.Div:
                 html.Td(
                     _pct(took_part(row))
                     if took_part(row) is not None
-                    else "not shown (too few invited to show safely)"
+                    else "not shown, to keep small groups anonymous"
                 ),
             ]
         )
