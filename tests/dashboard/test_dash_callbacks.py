@@ -120,7 +120,7 @@ def test_participation_rate_needs_k_invited(
     with signed_in(leader):
         _, table, _ = callbacks.render_overview(world.cycles[-1].id)
     html = _html(table)
-    assert "not shown (too few invited to show safely)" in html
+    assert "not shown, to keep small groups anonymous" in html
     assert "71%" in html  # Beta: 5 of 7
 
 
