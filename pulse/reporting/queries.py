@@ -33,7 +33,7 @@ from pulse.reporting.compute import TeamTree, asked_items
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.rest import rest_of_organisation
 from pulse.reporting.rows import CommentRow, CycleRow, ItemRow, ParticipationRow, ThemeRow
-from pulse.reporting.suppression import hidden_cells, hidden_groups
+from pulse.reporting.suppression import hidden_by_cell, hidden_groups
 from pulse.surveys.models import Cycle, Item
 from pulse.teams.models import Team
 
@@ -108,20 +108,49 @@ def _theme_row(
     )
 
 
+Hidden = dict[Any, frozenset[int]]
+
+
 def _theme_cells(
-    session: Session, *, cycle_ids: Collection[int], k: int, tree: TeamTree
-) -> tuple[dict[tuple[int, int, str], ThemeAggregate], set[tuple[Any, int]]]:
-    """Every group's aggregate in these cycles, and the (cycle, theme), group pairs to hide."""
+    session: Session,
+    *,
+    cycle_ids: Collection[int],
+    k: int,
+    tree: TeamTree,
+    team_ids: Collection[int],
+) -> tuple[dict[tuple[int, int, str], ThemeAggregate], Hidden, dict[int, set[str]]]:
+    """The given groups' aggregates in these cycles, the groups to hide per (cycle, theme) over
+    the whole tree, and the themes with figures in each cycle."""
+    cycles = list(cycle_ids)
+    # Suppression needs every group's count but nothing else: plain tuples, no entities.
+    counts = (
+        session.execute(
+            select(
+                ThemeAggregate.team_id,
+                ThemeAggregate.cycle_id,
+                ThemeAggregate.theme,
+                ThemeAggregate.n,
+            ).where(ThemeAggregate.cycle_id.in_(cycles))
+        )
+        .tuples()
+        .all()
+    )
+    themes_of: dict[int, set[str]] = {}
+    for _, cycle_id, theme, _ in counts:
+        themes_of.setdefault(cycle_id, set()).add(theme)
+    hidden = hidden_by_cell(tree.parents, (((c, th), g, n) for g, c, th, n in counts), k)
     aggregates = {
         (a.team_id, a.cycle_id, a.theme): a
         for a in session.scalars(
-            select(ThemeAggregate).where(ThemeAggregate.cycle_id.in_(list(cycle_ids)))
+            select(ThemeAggregate).where(
+                ThemeAggregate.cycle_id.in_(cycles), ThemeAggregate.team_id.in_(list(team_ids))
+            )
         )
     }
-    hidden = hidden_cells(
-        tree.parents, (((c, th), g, a.n) for (g, c, th), a in aggregates.items()), k
-    )
-    return aggregates, hidden
+    return aggregates, hidden, themes_of
+
+
+_NONE: frozenset[int] = frozenset()
 
 
 def _surveyed(
@@ -190,13 +219,11 @@ def theme_rows(
     names = _names(session)
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
-    aggregates, hidden = _theme_cells(session, cycle_ids=wanted, k=k, tree=tree)
+    aggregates, hidden, themes_of = _theme_cells(
+        session, cycle_ids=wanted, k=k, tree=tree, team_ids=team_ids
+    )
     opened = _opened(session, cycles)
-    asked = asked_items(session, cycle_ids=cycles)
-    themes_of: dict[int, set[str]] = {}
-    for cycle_id, theme in asked:
-        themes_of.setdefault(cycle_id, set()).add(theme)
-    for _, cycle_id, theme in aggregates:
+    for cycle_id, theme in asked_items(session, cycle_ids=cycles):
         themes_of.setdefault(cycle_id, set()).add(theme)
     rows = []
     for team_id, cycle_id in _surveyed(session, team_ids=team_ids, cycle_ids=cycles):
@@ -207,7 +234,7 @@ def theme_rows(
             before = compared.get((cycle_id, theme))
             # A flag against an earlier figure that is hidden now would hint at that figure.
             change = agg.change if agg is not None else None
-            if before is not None and ((before, theme), team_id) in hidden:
+            if before is not None and team_id in hidden.get((before, theme), _NONE):
                 change = None
             rows.append(
                 _theme_row(
@@ -217,7 +244,7 @@ def theme_rows(
                     theme=theme,
                     names=names,
                     opened=opened[cycle_id],
-                    hidden=((cycle_id, theme), team_id) in hidden,
+                    hidden=team_id in hidden.get((cycle_id, theme), _NONE),
                     change=change,
                     k=k,
                 )
@@ -241,15 +268,22 @@ def participation_rows(
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
     tree = TeamTree.load(session)
     names = _names(session)
-    rows = list(session.scalars(select(Participation).where(Participation.cycle_id.in_(cycles))))
+    counts = session.execute(
+        select(Participation.team_id, Participation.cycle_id, Participation.invited).where(
+            Participation.cycle_id.in_(cycles)
+        )
+    ).tuples()
     # Complementary suppression on invited counts: no subtraction reveals a group below k.
-    hidden = hidden_cells(tree.parents, ((p.cycle_id, p.team_id, p.invited) for p in rows), k)
+    hidden = hidden_by_cell(tree.parents, ((c, g, invited) for g, c, invited in counts), k)
+    rows = session.scalars(
+        select(Participation).where(
+            Participation.cycle_id.in_(cycles), Participation.team_id.in_(list(team_ids))
+        )
+    )
     opened = _opened(session, cycles)
     result = []
     for p in rows:
-        if p.team_id not in team_ids:
-            continue
-        shown = (p.cycle_id, p.team_id) not in hidden
+        shown = p.team_id not in hidden.get(p.cycle_id, _NONE)
         rate = round_pct(100.0 * p.responded / p.invited) if shown and p.invited else None
         result.append(
             ParticipationRow(
@@ -279,19 +313,20 @@ def item_rows(
     if not team_ids or not wanted:
         return []
     tree = TeamTree.load(session)
+    counts = session.execute(
+        select(
+            ItemAggregate.team_id, ItemAggregate.cycle_id, ItemAggregate.item_id, ItemAggregate.n
+        ).where(ItemAggregate.cycle_id.in_(wanted))
+    ).tuples()
+    hidden = hidden_by_cell(tree.parents, (((c, i), g, n) for g, c, i, n in counts), k)
     found = session.execute(
         select(ItemAggregate, Item)
         .join(Item, Item.id == ItemAggregate.item_id)
-        .where(ItemAggregate.cycle_id.in_(wanted))
-    ).all()
-    hidden = hidden_cells(
-        tree.parents, (((a.cycle_id, a.item_id), a.team_id, a.n) for a, _ in found), k
-    )
+        .where(ItemAggregate.cycle_id.in_(wanted), ItemAggregate.team_id.in_(list(team_ids)))
+    ).tuples()
     rows = []
     for agg, item in found:
-        if agg.team_id not in team_ids:
-            continue
-        shown = ((agg.cycle_id, agg.item_id), agg.team_id) not in hidden
+        shown = agg.team_id not in hidden.get((agg.cycle_id, agg.item_id), _NONE)
         rows.append(
             ItemRow(
                 team_id=agg.team_id,
@@ -357,7 +392,9 @@ def compare_rows(
     if len(chain) < 2:
         return rows
     root = chain[-1]
-    aggregates, hidden = _theme_cells(session, cycle_ids=[cycle_id], k=k, tree=tree)
+    aggregates, hidden, _ = _theme_cells(
+        session, cycle_ids=[cycle_id], k=k, tree=tree, team_ids={team_id, root}
+    )
     names = _names(session)
     opened = _opened(session, [cycle_id])[cycle_id]
     for theme in THEMES:
@@ -367,8 +404,10 @@ def compare_rows(
             continue
         visible = (
             team is not None
-            and ((cycle_id, theme), root) not in hidden
-            and team_vs_rest(team.n, org.n, k, team_hidden=((cycle_id, theme), team_id) in hidden)
+            and root not in hidden.get((cycle_id, theme), _NONE)
+            and team_vs_rest(
+                team.n, org.n, k, team_hidden=team_id in hidden.get((cycle_id, theme), _NONE)
+            )
         )
         rest = rest_of_organisation(org, team) if visible and team is not None else None
         row = _theme_row(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping
+from functools import lru_cache
 from typing import TypeVar
 
 from pulse.confidentiality import GroupCount, suppress_tree
@@ -11,12 +12,36 @@ Cell = TypeVar("Cell", bound=Hashable)
 
 
 def hidden_groups(parents: Mapping[int, int | None], totals: Mapping[int, int], k: int) -> set[int]:
+    """Groups to hide given each group's subtree total (a group missing from totals has 0)."""
+    return set(_hidden(_tree_key(parents), tuple(sorted(totals.items())), k))
+
+
+Tree = tuple[tuple[int, int | None], ...]
+_trees: dict[Tree, Tree] = {}
+
+
+def _tree_key(parents: Mapping[int, int | None]) -> Tree:
+    """The tree as a hashable key, one shared object per distinct tree to keep the cache small."""
+    key = tuple(sorted(parents.items()))
+    if key not in _trees:
+        _trees.clear()
+        _trees[key] = key
+    return _trees[key]
+
+
+# A pure function of the tree, the totals and k: reports ask for the same cells again and again
+# (every theme of a cycle usually has the same counts), and the whole inputs are the key, so a
+# change of tree, figures or threshold can never be answered from an old result.
+@lru_cache(maxsize=1024)
+def _hidden(parents_key: Tree, totals_key: tuple[tuple[int, int], ...], k: int) -> frozenset[int]:
     """Groups to hide given each group's subtree total (a group missing from totals has 0).
 
     Groups with no respondents are hidden by the threshold and add nothing to any sum, so only
     groups with respondents enter suppress_tree; a group's direct respondents are its total
     minus its children's totals.
     """
+    parents = dict(parents_key)
+    totals = dict(totals_key)
     present = {group for group, total in totals.items() if total > 0}
     child_sum: dict[int, int] = {}
     for group in present:
@@ -34,7 +59,21 @@ def hidden_groups(parents: Mapping[int, int | None], totals: Mapping[int, int], 
         for group in sorted(present)
     ]
     hidden = {int(group) for group in suppress_tree(counts, k)}  # type: ignore[call-overload]
-    return hidden | {group for group in totals if group not in present}
+    return frozenset(hidden | {group for group in totals if group not in present})
+
+
+def hidden_by_cell(
+    parents: Mapping[int, int | None], figures: Iterable[tuple[Cell, int, int]], k: int
+) -> dict[Cell, frozenset[int]]:
+    """The groups to hide in each cell, where a cell is e.g. (cycle, theme) and figures are
+    (cell, group, n) triples; each cell is suppressed over the whole tree on its own."""
+    by_cell: dict[Cell, dict[int, int]] = {}
+    for cell, group, n in figures:
+        by_cell.setdefault(cell, {})[group] = n
+    tree = _tree_key(parents)
+    return {
+        cell: _hidden(tree, tuple(sorted(totals.items())), k) for cell, totals in by_cell.items()
+    }
 
 
 def hidden_cells(
@@ -42,10 +81,8 @@ def hidden_cells(
 ) -> set[tuple[Cell, int]]:
     """(cell, group) pairs to hide, where a cell is e.g. (cycle, theme) and figures are
     (cell, group, n) triples; each cell is suppressed over the whole tree on its own."""
-    by_cell: dict[Cell, dict[int, int]] = {}
-    for cell, group, n in figures:
-        by_cell.setdefault(cell, {})[group] = n
-    hidden: set[tuple[Cell, int]] = set()
-    for cell, totals in by_cell.items():
-        hidden.update((cell, group) for group in hidden_groups(parents, totals, k))
-    return hidden
+    return {
+        (cell, group)
+        for cell, groups in hidden_by_cell(parents, figures, k).items()
+        for group in groups
+    }
