@@ -7,6 +7,9 @@ from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from pulse.confidentiality import validate_threshold
 from pulse.instrument import SCALE_RANGES, ItemDefinition
 from pulse.stats import (
@@ -271,3 +274,46 @@ def change_flags_from_summaries(tests: Sequence[SummaryChangeTest]) -> list[Chan
     p_values = {i: float(p) for i, p in zip(chosen, p_array, strict=True)}
     deltas = {i: t.current.mean - t.previous.mean for i, t in enumerate(tests) if eligible[i]}
     return _decide(tests, eligible, p_values, deltas)
+
+
+@dataclass(frozen=True)
+class ChangeArrays:
+    """change_flags_from_summaries as arrays: direction +1 up, -1 down, 0 none; p and delta
+    NaN where the comparison was not eligible."""
+
+    direction: npt.NDArray[np.int8]
+    p: npt.NDArray[np.float64]
+    delta: npt.NDArray[np.float64]
+
+
+def change_flags_from_arrays(
+    previous: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike],
+    current: tuple[npt.ArrayLike, npt.ArrayLike, npt.ArrayLike],
+    *,
+    family: npt.ArrayLike,
+    threshold: int,
+) -> ChangeArrays:
+    """change_flags_from_summaries over (n, mean, sd) arrays; each `family` value (a cycle)
+    is one Benjamini–Hochberg family, as one call of the scalar function would be."""
+    k = validate_threshold(threshold)
+    pn, pm, ps = (np.atleast_1d(np.asarray(x, dtype=float)) for x in previous)
+    cn, cm, cs = (np.atleast_1d(np.asarray(x, dtype=float)) for x in current)
+    families = np.atleast_1d(np.asarray(family))
+    size = len(pn)
+    direction = np.zeros(size, dtype=np.int8)
+    p = np.full(size, np.nan)
+    delta = np.full(size, np.nan)
+    chosen = np.nonzero((pn >= k) & (cn >= k))[0]
+    if len(chosen) == 0:
+        return ChangeArrays(direction, p, delta)
+    p[chosen] = welch_p_from_stats(
+        pm[chosen], ps[chosen], pn[chosen], cm[chosen], cs[chosen], cn[chosen]
+    )
+    delta[chosen] = cm[chosen] - pm[chosen]
+    rejected = np.zeros(size, dtype=bool)
+    for value in np.unique(families[chosen]):
+        members = chosen[families[chosen] == value]
+        rejected[members] = benjamini_hochberg(p[members].tolist(), CHANGE_ALPHA)
+    flagged = rejected & (np.abs(delta) >= MIN_CHANGE - _MIN_CHANGE_TOLERANCE)
+    direction[flagged] = np.where(delta[flagged] > 0, 1, -1)
+    return ChangeArrays(direction, p, delta)

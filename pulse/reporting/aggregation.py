@@ -30,7 +30,7 @@ from pulse.confidentiality import validate_threshold
 from pulse.db import utcnow
 from pulse.instrument import THEMES
 from pulse.reporting import compute
-from pulse.reporting.change import flag_changes
+from pulse.reporting.change import FlagColumns, flag_changes
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.store import clean, upsert
 from pulse.surveys.models import Cycle
@@ -68,12 +68,16 @@ class _Computed:
 def _compute(session: Session, cycle_ids: Collection[int] | None) -> _Computed:
     tree = compute.TeamTree.load(session)
     asked = compute.asked_items(session, cycle_ids=cycle_ids)
-    scores = compute.person_scores(session, cycle_ids=cycle_ids, asked=asked)
+    # One pass over the answers feeds both the person scores and the item distributions.
+    answers = compute.fetch_answers(session, cycle_ids=cycle_ids)
+    scores = compute.scores_from_answers(answers, compute.ItemTable.load(session), asked)
+    items = compute.items_from_answers(answers, tree)
+    del answers
     return _Computed(
         tree=tree,
         asked=asked,
         themes=compute.theme_stats(scores, tree),
-        items=compute.item_stats(session, cycle_ids=cycle_ids, tree=tree),
+        items=items,
         participation=compute.participation_stats(session, cycle_ids=cycle_ids, tree=tree),
     )
 
@@ -94,7 +98,7 @@ def _select(groups: np.ndarray, cycles: np.ndarray, scope: set[int] | None, part
 
 
 def _theme_columns(
-    data: _Computed, rows: Any, k: int, flags: dict[Any, Any], final: set[int]
+    data: _Computed, rows: Any, k: int, flags: FlagColumns, final: set[int]
 ) -> dict[str, list[Any]]:
     t = data.themes
     groups, cycles, themes = t.group[rows], t.cycle[rows], t.theme[rows]
@@ -110,10 +114,9 @@ def _theme_columns(
         ",".join(map(str, data.asked.get((c, THEMES[th]), []))) for _, c, th in keys
     ]
     columns["suppressed"] = (t.n[rows] < k).tolist()
-    picked = [flags.get(key) for key in keys]
-    columns["change"] = [f.direction if f else None for f in picked]
-    columns["change_p"] = [f.p if f else None for f in picked]
-    columns["delta"] = [f.delta if f else None for f in picked]
+    columns["change"] = [flags.direction[row] for row in rows.tolist()]
+    columns["change_p"] = clean(flags.p[rows])
+    columns["delta"] = clean(flags.delta[rows])
     columns["final"] = [c in final for _, c, _ in keys]
     return columns
 

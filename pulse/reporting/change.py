@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.instrument import THEMES
-from pulse.reporting.compute import THEME_INDEX, ThemeStats, asked_items
+from pulse.reporting.compute import THEME_INDEX, FloatArray, IntArray, ThemeStats, asked_items
 from pulse.reporting.models import ThemeAggregate
-from pulse.scoring import ChangeFlag, Summary, SummaryChangeTest, change_flags_from_summaries
+from pulse.scoring import change_flags_from_arrays
 from pulse.surveys.models import Cycle
-
-FlagKey = tuple[int, int, int]  # group, cycle, theme index
 
 
 def comparison_cycles(
@@ -60,63 +60,96 @@ def comparison_cycles(
     return result
 
 
+@dataclass(frozen=True)
+class FlagColumns:
+    """Change flags aligned with the rows of a ThemeStats: direction None, p and delta NaN
+    where no test was made (not a cycle being flagged, below k, or nothing to compare with)."""
+
+    direction: list[str | None]
+    p: FloatArray
+    delta: FloatArray
+
+
+def _stored_summaries(
+    session: Session, cycle_ids: Collection[int], k: int
+) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, FloatArray]:
+    query = select(
+        ThemeAggregate.team_id,
+        ThemeAggregate.cycle_id,
+        ThemeAggregate.theme,
+        ThemeAggregate.n,
+        ThemeAggregate.mean,
+        ThemeAggregate.sd,
+    ).where(ThemeAggregate.cycle_id.in_(sorted(cycle_ids)), ThemeAggregate.n >= k)
+    rows = list(session.execute(query))
+    return (
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.int64),
+        np.array([THEME_INDEX[r[2]] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=np.int64),
+        np.array([math.nan if r[4] is None else r[4] for r in rows], dtype=np.float64),
+        np.array([math.nan if r[5] is None else r[5] for r in rows], dtype=np.float64),
+    )
+
+
 def flag_changes(
     session: Session, stats: ThemeStats, *, k: int, cycle_ids: Collection[int]
-) -> dict[FlagKey, ChangeFlag]:
-    """Flags for the testable group × themes of `cycle_ids` in `stats` (absent: no change).
+) -> FlagColumns:
+    """Flags for the testable group × themes of `cycle_ids` in `stats`, one entry per row.
 
     Earlier cycles' figures come from `stats` when it holds them, else from stored aggregates.
+    The rules are those of pulse.scoring.change_flags_from_summaries, applied to whole arrays.
     """
-    if not cycle_ids:
-        return {}
+    size = len(stats)
+    direction: list[str | None] = [None] * size
+    p_out = np.full(size, np.nan)
+    delta_out = np.full(size, np.nan)
+    if not cycle_ids or size == 0:
+        return FlagColumns(direction, p_out, delta_out)
     compared = comparison_cycles(session, cycle_ids=cycle_ids)
-    groups, cycles, themes = stats.group.tolist(), stats.cycle.tolist(), stats.theme.tolist()
-    ns, means, sds = stats.n.tolist(), stats.mean.tolist(), stats.sd.tolist()
-    index = {key: i for i, key in enumerate(zip(groups, cycles, themes, strict=True))}
-    stored: dict[FlagKey, Summary] = {}
-    earlier = set(compared.values()) - set(cycles)
+    # Earlier cycle per row (-1: none): a lookup on (cycle, theme).
+    themes_count = len(THEMES)
+    wanted = np.isin(stats.cycle, sorted(cycle_ids)) & (stats.n >= k)
+    pair = stats.cycle * themes_count + stats.theme
+    before_cycle = np.full(size, -1, dtype=np.int64)
+    for (cycle_id, theme_name), compared_with in compared.items():
+        before_cycle[pair == cycle_id * themes_count + THEME_INDEX[theme_name]] = compared_with
+    wanted &= before_cycle >= 0
+    # Every summary a comparison may read: this run's rows, then stored rows of other cycles.
+    group, cycle, theme = stats.group, stats.cycle, stats.theme
+    n, mean, sd = stats.n, stats.mean, stats.sd
+    earlier = set(compared.values()) - set(np.unique(stats.cycle).tolist())
     if earlier:
-        query = select(
-            ThemeAggregate.team_id,
-            ThemeAggregate.cycle_id,
-            ThemeAggregate.theme,
-            ThemeAggregate.n,
-            ThemeAggregate.mean,
-            ThemeAggregate.sd,
-        ).where(ThemeAggregate.cycle_id.in_(sorted(earlier)), ThemeAggregate.n >= k)
-        for group, stored_cycle, theme_name, n, mean, sd in session.execute(query):
-            stored[(group, stored_cycle, THEME_INDEX[theme_name])] = Summary(
-                n, math.nan if mean is None else mean, math.nan if sd is None else sd
-            )
-
-    def summary(key: FlagKey) -> Summary | None:
-        i = index.get(key)
-        if i is None:
-            return stored.get(key)
-        return Summary(ns[i], means[i], sds[i])
-
-    # Only comparisons that can be tested are built: both cycles at n >= k, same item set.
-    # Everything else reads "no detectable change" and stays out of the FDR family.
-    by_cycle: dict[int, list[tuple[FlagKey, SummaryChangeTest]]] = {}
-    for i, key in enumerate(zip(groups, cycles, themes, strict=True)):
-        group, cycle_id, theme = key
-        if cycle_id not in cycle_ids or ns[i] < k:
-            continue
-        before_cycle = compared.get((cycle_id, THEMES[theme]))
-        before = summary((group, before_cycle, theme)) if before_cycle is not None else None
-        if before is None or before.n < k:
-            continue
-        test = SummaryChangeTest(
-            team_id=group,
-            theme=THEMES[theme],
-            previous=before,
-            current=Summary(ns[i], means[i], sds[i]),
-            same_item_set=True,
-            threshold=k,
+        sg, sc, st, sn, sm, ss = _stored_summaries(session, earlier, k)
+        group, cycle, theme = (
+            np.concatenate((group, sg)),
+            np.concatenate((cycle, sc)),
+            np.concatenate((theme, st)),
         )
-        by_cycle.setdefault(cycle_id, []).append((key, test))
-    flags: dict[FlagKey, ChangeFlag] = {}
-    for tests in by_cycle.values():
-        decided = change_flags_from_summaries([test for _, test in tests])
-        flags.update(zip([key for key, _ in tests], decided, strict=True))
-    return flags
+        n = np.concatenate((n, sn))
+        mean, sd = np.concatenate((mean, sm)), np.concatenate((sd, ss))
+    radix = int(max(group.max(), before_cycle.max(), cycle.max())) + 1
+    key = (group * radix + cycle) * themes_count + theme
+    order = np.argsort(key, kind="stable")
+    rows = np.nonzero(wanted)[0]
+    lookup = (stats.group[rows] * radix + before_cycle[rows]) * themes_count + stats.theme[rows]
+    at = np.searchsorted(key[order], lookup)
+    at = np.minimum(at, len(order) - 1)
+    found = key[order][at] == lookup
+    previous = order[at]
+    testable = found & (n[previous] >= k)
+    rows, previous = rows[testable], previous[testable]
+    if len(rows) == 0:
+        return FlagColumns(direction, p_out, delta_out)
+    decided = change_flags_from_arrays(
+        (n[previous], mean[previous], sd[previous]),
+        (stats.n[rows], stats.mean[rows], stats.sd[rows]),
+        family=stats.cycle[rows],
+        threshold=k,
+    )
+    p_out[rows] = decided.p
+    delta_out[rows] = decided.delta
+    names = {1: "up", -1: "down"}
+    for row, way in zip(rows.tolist(), decided.direction.tolist(), strict=True):
+        direction[row] = names.get(way)
+    return FlagColumns(direction, p_out, delta_out)

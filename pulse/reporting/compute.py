@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import chain as chained
 from typing import Any
 
 import numpy as np
@@ -148,7 +149,11 @@ def person_scores(
         .where(Item.theme.in_(THEMES), *_cycle_filter(Response.cycle_id, cycle_ids))
         .group_by(Response.id, Response.cycle_id, Response.team_id, Item.theme)
     )
-    data = fetch_array(session, query, 5)
+    return _scores_from_rows(fetch_array(session, query, 5), asked)
+
+
+def _scores_from_rows(data: FloatArray, asked: dict[tuple[int, str], list[int]]) -> PersonScores:
+    """Rows (cycle, team, theme, recoded sum, answered) per response × theme → valid scores."""
     cycle = data[:, 0].astype(np.int64)
     theme = data[:, 2].astype(np.int64)
     answered = data[:, 4]
@@ -280,7 +285,11 @@ def item_stats(session: Session, *, cycle_ids: Collection[int] | None, tree: Tea
         .where(*_cycle_filter(Response.cycle_id, cycle_ids))
         .group_by(Response.team_id, Response.cycle_id, Answer.item_id)
     )
-    data = fetch_array(session, query, 9).astype(np.int64)
+    return _roll_items(fetch_array(session, query, 9).astype(np.int64), tree)
+
+
+def _roll_items(data: IntArray, tree: TeamTree) -> ItemStats:
+    """Rows (team, cycle, item, count of 1..5, total) rolled up the tree."""
     rows, groups = tree.expand(data[:, 0])
     if len(rows) == 0:
         e = np.empty(0, np.int64)
@@ -326,3 +335,185 @@ def participation_stats(
     invited = np.bincount(inverse, weights=data[rows, 2]).astype(np.int64)
     responded = np.bincount(inverse, weights=data[rows, 3]).astype(np.int64)
     return ParticipationStats(group, cycle, invited, responded)
+
+
+# One pass over the answers feeds both person scores and item distributions. Each answer
+# arrives as plain integers: a per-call response number, team, cycle, item and value (-1 for
+# "don't know" or skipped), so numpy does every grouping and no Row object is ever built.
+_ANSWER_COLUMNS = 5
+_ITEM_SLOTS = 1 << 20
+_VALUE_SLOTS = 1 << 8
+_PG_BINARY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+_PG_ROW = np.dtype(
+    [("count", ">i2")]
+    + [
+        field
+        for name, kind in (
+            ("response", ">i8"),
+            ("team", ">i4"),
+            ("cycle", ">i4"),
+            ("item", ">i4"),
+            ("value", ">i4"),
+        )
+        for field in ((f"{name}_size", ">i4"), (name, kind))
+    ]
+)
+
+
+def _cycle_where(cycle_ids: Collection[int] | None) -> str:
+    # Cycle ids are integers we hold, so writing them inline cannot inject anything.
+    if cycle_ids is None:
+        return ""
+    return f"WHERE r.cycle_id IN ({', '.join(str(int(c)) for c in cycle_ids) or 'NULL'})"
+
+
+def _fetch_answers_sqlite_wide(cursor: Any, where: str) -> IntArray:
+    cursor.execute(
+        "SELECT r.rowid, r.team_id, r.cycle_id, a.item_id, COALESCE(a.value, -1) "
+        f"FROM answers a JOIN responses r ON r.id = a.response_id {where}"
+    )
+    rows = cursor.fetchall()
+    flat = np.fromiter(chained.from_iterable(rows), dtype=np.int64, count=len(rows) * 5)
+    answers = flat.reshape(-1, _ANSWER_COLUMNS)
+    answers[:, 0] = np.unique(answers[:, 0], return_inverse=True)[1].reshape(-1)
+    return answers
+
+
+def _fetch_answers_sqlite(cursor: Any, cycle_ids: Collection[int] | None) -> IntArray:
+    # The rowid names a response by an integer for free. Building a Python tuple per row is
+    # most of the cost, so each answer travels as one integer (response, item, value + 1:
+    # answers are validated to their scale, at most 0..10) and the team and cycle come from
+    # the far smaller responses table.
+    where = _cycle_where(cycle_ids)
+    cursor.execute(f"SELECT r.rowid, r.team_id, r.cycle_id FROM responses r {where} ORDER BY 1")
+    responses = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 3)
+    cursor.execute("SELECT COALESCE(MAX(id), 0) FROM items")
+    if cursor.fetchone()[0] >= _ITEM_SLOTS:
+        return _fetch_answers_sqlite_wide(cursor, where)
+    cursor.execute(
+        f"SELECT (r.rowid * {_ITEM_SLOTS} + a.item_id) * {_VALUE_SLOTS} "
+        "+ COALESCE(a.value, -1) + 1 "
+        f"FROM answers a JOIN responses r ON r.id = a.response_id {where}"
+    )
+    rows = cursor.fetchall()
+    packed = np.fromiter(chained.from_iterable(rows), dtype=np.int64, count=len(rows))
+    del rows
+    value = packed % _VALUE_SLOTS - 1
+    packed //= _VALUE_SLOTS
+    item = packed % _ITEM_SLOTS
+    rowid = packed // _ITEM_SLOTS
+    at = np.searchsorted(responses[:, 0], rowid)
+    # Column 0 is the response's position among this call's responses: dense from 0.
+    return np.stack([at, responses[at, 1], responses[at, 2], item, value], axis=1).reshape(
+        -1, _ANSWER_COLUMNS
+    )
+
+
+def _fetch_answers_postgresql(cursor: Any, cycle_ids: Collection[int] | None) -> IntArray:
+    # Binary COPY of fixed-width integer rows parses straight into a numpy record array;
+    # row_number() over the (much smaller) responses stands in for the text response id.
+    query = (
+        "COPY (WITH r AS MATERIALIZED (SELECT id, team_id, cycle_id, "
+        f"row_number() OVER () AS n FROM responses r {_cycle_where(cycle_ids)}) "
+        "SELECT (r.n - 1)::int8, r.team_id::int4, r.cycle_id::int4, a.item_id::int4, "
+        "COALESCE(a.value, -1)::int4 FROM answers a JOIN r ON r.id = a.response_id"
+        ") TO STDOUT (FORMAT binary)"
+    )
+    chunks: list[bytes] = []
+    with cursor.copy(query) as copy:
+        for chunk in copy:
+            chunks.append(bytes(chunk))
+    payload = b"".join(chunks)
+    body = payload[_PG_BINARY_HEADER:-2] if payload else b""
+    records = np.frombuffer(body, dtype=_PG_ROW)
+    columns = ("response", "team", "cycle", "item", "value")
+    return np.stack([records[name].astype(np.int64) for name in columns], axis=1).reshape(
+        -1, _ANSWER_COLUMNS
+    )
+
+
+def fetch_answers(session: Session, *, cycle_ids: Collection[int] | None) -> IntArray:
+    """Every answer of `cycle_ids` (None: all) as rows (response, team, cycle, item, value).
+
+    Responses are numbered 0, 1, … within the call; a value of -1 is "don't know" or skipped.
+    """
+    connection = session.connection()
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if connection.dialect.name == "postgresql":
+            return _fetch_answers_postgresql(cursor, cycle_ids)
+        return _fetch_answers_sqlite(cursor, cycle_ids)
+    finally:
+        cursor.close()
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """Theme index (-1: no theme score) and reverse flag, indexed by item id."""
+
+    theme: IntArray
+    reverse: IntArray
+
+    @classmethod
+    def load(cls, session: Session) -> ItemTable:
+        """Every item version in one small query."""
+        rows = list(session.execute(select(Item.id, Item.theme, Item.reverse)))
+        size = max((item_id for item_id, _, _ in rows), default=0) + 1
+        theme = np.full(size, -1, dtype=np.int64)
+        reverse = np.zeros(size, dtype=np.int64)
+        for item_id, name, is_reverse in rows:
+            theme[item_id] = THEME_INDEX.get(name, -1)
+            reverse[item_id] = 1 if is_reverse else 0
+        return cls(theme, reverse)
+
+
+def scores_from_answers(
+    answers: IntArray, items: ItemTable, asked: dict[tuple[int, str], list[int]]
+) -> PersonScores:
+    """person_scores computed from fetched answer rows instead of a GROUP BY."""
+    item = answers[:, 3]
+    themed = np.nonzero(items.theme[item] >= 0)[0] if len(item) else np.empty(0, np.int64)
+    rows = answers[themed]
+    theme = items.theme[rows[:, 3]]
+    value = rows[:, 4]
+    given = value >= 0
+    recoded = np.where(items.reverse[rows[:, 3]] == 1, 6 - value, value)
+    data = np.empty((0, 5), dtype=np.float64)
+    if len(rows):
+        # Responses are numbered densely from 0, so response × theme is a direct bin index.
+        size = (int(rows[:, 0].max()) + 1) * len(THEMES)
+        key = rows[:, 0] * len(THEMES) + theme
+        answered = np.bincount(key, weights=given, minlength=size)
+        total = np.bincount(key, weights=np.where(given, recoded, 0), minlength=size)
+        scored = np.nonzero(answered > 0)[0]
+        # Any row of the response names its team and cycle.
+        first = np.empty(size, dtype=np.int64)
+        first[key] = np.arange(len(key))
+        at = first[scored]
+        data = np.stack(
+            [
+                rows[at, 2].astype(np.float64),
+                rows[at, 1].astype(np.float64),
+                (scored % len(THEMES)).astype(np.float64),
+                total[scored],
+                answered[scored],
+            ],
+            axis=1,
+        )
+    return _scores_from_rows(data, asked)
+
+
+def items_from_answers(answers: IntArray, tree: TeamTree) -> ItemStats:
+    """item_stats computed from fetched answer rows instead of a GROUP BY."""
+    if len(answers) == 0:
+        return _roll_items(np.empty((0, 9), dtype=np.int64), tree)
+    first, inverse, (team, cycle, item) = _group_key(answers[:, 1], answers[:, 2], answers[:, 3])
+    value = answers[:, 4]
+    bucket = (value >= 1) & (value <= 5)
+    size = len(first)
+    counts = np.bincount(inverse[bucket] * 5 + (value[bucket] - 1), minlength=size * 5).reshape(
+        size, 5
+    )
+    total = np.bincount(inverse, weights=np.where(value >= 0, value, 0), minlength=size)
+    data = np.column_stack([team, cycle, item, counts, total.astype(np.int64)]).astype(np.int64)
+    return _roll_items(data, tree)
