@@ -390,13 +390,21 @@ def _fetch_answers_sqlite(cursor: Any, cycle_ids: Collection[int] | None) -> Int
     cursor.execute("SELECT COALESCE(MAX(id), 0) FROM items")
     if cursor.fetchone()[0] >= _ITEM_SLOTS:
         return _fetch_answers_sqlite_wide(cursor, where)
+    # A value that would not fit its slot comes back NULL, so it fails loudly below instead of
+    # being decoded as a different answer.
     cursor.execute(
-        f"SELECT (r.rowid * {_ITEM_SLOTS} + a.item_id) * {_VALUE_SLOTS} "
-        "+ COALESCE(a.value, -1) + 1 "
+        f"SELECT (r.rowid * {_ITEM_SLOTS} + a.item_id) * {_VALUE_SLOTS} + CASE "
+        f"WHEN a.value IS NULL THEN 0 WHEN a.value BETWEEN 0 AND {_VALUE_SLOTS - 2} "
+        "THEN a.value + 1 END "
         f"FROM answers a JOIN responses r ON r.id = a.response_id {where}"
     )
     rows = cursor.fetchall()
-    packed = np.fromiter(chained.from_iterable(rows), dtype=np.int64, count=len(rows))
+    try:
+        packed = np.fromiter(chained.from_iterable(rows), dtype=np.int64, count=len(rows))
+    except TypeError:
+        raise ValueError(
+            f"an answer value lies outside 0..{_VALUE_SLOTS - 2}; answers must be on their scale"
+        ) from None
     del rows
     value = packed % _VALUE_SLOTS - 1
     packed //= _VALUE_SLOTS

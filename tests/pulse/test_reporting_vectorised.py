@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Answer, Response
@@ -156,3 +157,14 @@ def test_wide_fetch_matches_packed_fetch(session: Session) -> None:
     assert len(packed) > 0
     order_w, order_p = np.lexsort(wide.T[::-1]), np.lexsort(packed.T[::-1])
     np.testing.assert_array_equal(wide[order_w], packed[order_p])
+
+
+def test_an_answer_off_every_scale_fails_loudly_instead_of_being_misread(
+    session: Session,
+) -> None:
+    """Values are packed into 8 bits on SQLite: one that cannot fit must raise, not alias."""
+    _populate(session, 1)
+    session.execute(update(Answer).values(value=300))
+    session.commit()
+    with pytest.raises(ValueError, match=r"outside 0\.\.254"):
+        compute.fetch_answers(session, cycle_ids=None)
