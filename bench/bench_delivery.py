@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -44,7 +45,10 @@ from pulse.surveys.schedules import ScheduleSpec, create_schedule
 from pulse.teams.models import Membership, Team
 
 DURATION = float(os.environ.get("BENCH_DELIVERY_SECONDS", "10"))
+WARMUP = 2.0  # untimed load on each endpoint first: workers booted, templates and SQL compiled
+SETUP_SECONDS = 4.0
 PROCESSES, THREADS = 4, 8  # 32 connections
+WORKERS = 4  # gunicorn workers × 8 threads
 PEOPLE = int(os.environ.get("BENCH_DELIVERY_PEOPLE", "5000"))
 OPENS = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)  # a Monday
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
@@ -143,7 +147,7 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             "--bind",
             f"127.0.0.1:{port}",
             "--workers",
-            "4",
+            str(WORKERS),
             "--threads",
             "8",
             "--log-level",
@@ -155,15 +159,18 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        # The master listens before its workers have imported the app, and a connection that
+        # reaches a booting worker waits for it: measure only once every worker has answered.
+        deadline = time.monotonic() + 120
+        seen: set[str] = set()
+        while len(seen) < WORKERS:
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not start all its workers")
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
+                with urllib.request.urlopen(f"{base}/bench/pid", timeout=2) as reply:
+                    seen.add(reply.read().decode())
             except OSError:
                 time.sleep(0.2)
-        else:
-            raise RuntimeError("gunicorn did not start")
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
@@ -174,14 +181,18 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             process.wait()
 
 
-def _client(args: tuple[str, str, list[str], list[int], float]) -> tuple[int, int, list[float]]:
+def _client(
+    args: tuple[str, str, list[str], list[int], float, float],
+) -> tuple[int, int, list[float]]:
     import requests
 
-    base, kind, tokens, item_ids, duration = args
+    base, kind, tokens, item_ids, start_at, duration = args
     latencies: list[float] = []
     failures = 0
     lock = threading.Lock()
-    deadline = time.monotonic() + duration
+    # Every thread of every process measures the same wall-clock window; connection set-up
+    # and the form's first GET happen before it, so they neither count nor eat into it.
+    deadline = start_at + duration
 
     def run(my_tokens: list[str]) -> None:
         nonlocal failures
@@ -193,10 +204,13 @@ def _client(args: tuple[str, str, list[str], list[int], float]) -> tuple[int, in
                 r'id="csrf_token" name="csrf_token" type="hidden" value="([^"]+)"', page.text
             ) or re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
             csrf = found.group(1) if found else ""
+        else:
+            http.get(f"{base}/healthz")  # opens the keep-alive connection
+        time.sleep(max(0.0, start_at - time.time()))
         n = 0
         mine: list[float] = []
         bad = 0
-        while time.monotonic() < deadline:
+        while time.time() < deadline:
             started = time.perf_counter()
             if kind == "submit":
                 token = my_tokens[n % len(my_tokens)]
@@ -225,33 +239,37 @@ def _client(args: tuple[str, str, list[str], list[int], float]) -> tuple[int, in
     return len(latencies), failures, latencies
 
 
-def load(base: str, kind: str, tokens: list[str], item_ids: list[int]) -> tuple[float, float, int]:
-    """Requests per second, p99 latency (ms) and failures at 32 connections for DURATION."""
+def load(
+    base: str, kind: str, tokens: list[str], item_ids: list[int], duration: float = DURATION
+) -> tuple[float, float, int]:
+    """Requests per second, p99 latency (ms) and failures at 32 connections for `duration`."""
     share = max(len(tokens) // PROCESSES, 1)
+    # Leave the client processes time to start and connect before the common window opens.
+    start_at = time.time() + SETUP_SECONDS
     jobs = [
-        (base, kind, tokens[i * share : (i + 1) * share] or tokens, item_ids, DURATION)
+        (base, kind, tokens[i * share : (i + 1) * share] or tokens, item_ids, start_at, duration)
         for i in range(PROCESSES)
     ]
-    started = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(PROCESSES) as pool:
         results = pool.map(_client, jobs)
-    elapsed = time.perf_counter() - started
     latencies = sorted(x for _, _, lat in results for x in lat)
     count = len(latencies)
     failures = sum(f for _, f, _ in results)
     p99 = latencies[min(int(count * 0.99), count - 1)] * 1000 if count else float("nan")
-    # The pool's start-up is outside the clients' DURATION window; rate over that window.
-    del elapsed
-    return count / DURATION, p99, failures
+    return count / duration, p99, failures
 
 
 def bench_submits(label: str, database_url: str, redis_url: str) -> None:
     cycle_id = prepare(database_url, PEOPLE)
     tokens = issue_tokens(database_url, cycle_id)
     item_ids = [int(i) for i in os.environ["BENCH_ITEM_IDS"].split(",")]
+    # The warm-up submits use links of their own, so the measured ones are first submits too.
+    warm, measured = tokens[: len(tokens) // 5], tokens[len(tokens) // 5 :]
     with gunicorn(_env(database_url, redis_url=redis_url)) as base:
-        ours, our_p99, our_fail = load(base, "submit", tokens, item_ids)
-        bare, bare_p99, bare_fail = load(base, "insert", tokens, item_ids)
+        load(base, "submit", warm, item_ids, WARMUP)
+        ours, our_p99, our_fail = load(base, "submit", measured, item_ids)
+        load(base, "insert", warm, item_ids, WARMUP)
+        bare, bare_p99, bare_fail = load(base, "insert", measured, item_ids)
     print(
         f"[{label}] submit {ours:.0f}/s p99 {our_p99:.0f} ms ({our_fail} failed) | bare INSERT "
         f"{bare:.0f}/s p99 {bare_p99:.0f} ms ({bare_fail} failed) | ratio {ours / bare:.2f}× "

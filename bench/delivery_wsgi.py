@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from sqlalchemy import text
 
 from pulse.db import random_id
@@ -18,3 +20,9 @@ def bare_insert() -> tuple[str, int]:
     db.session.execute(text("INSERT INTO bench_inserts (id) VALUES (:id)"), {"id": random_id()})
     db.session.commit()
     return "ok", 200
+
+
+@app.get("/bench/pid")
+def worker_pid() -> str:
+    """Which gunicorn worker answered: the harness waits until every worker has booted."""
+    return str(os.getpid())

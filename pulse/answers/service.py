@@ -11,17 +11,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from pulse.actions.models import TeamAction
 from pulse.answers.models import ActionFeedback, Answer, Comment, Response
-from pulse.delivery.emails import Choice, choices_for, closes_label
+from pulse.db import random_id
+from pulse.delivery.emails import Choice, choices_for, choices_for_scale, closes_label
 from pulse.delivery.models import Invitation
 from pulse.delivery.tokens import looks_like_token, revision_key, token_hash
 from pulse.instrument import COMMENT_PROMPT, DONT_KNOW_LABEL
 from pulse.reporting.dirty import mark_dirty
-from pulse.surveys.models import Cycle, Schedule
+from pulse.surveys.models import Cycle, CycleItem, Item, Schedule
 
 DONT_KNOW = "dk"
 COMMENT_MAX = 2000
@@ -30,6 +31,16 @@ VERDICTS = {
     "not_helped": "Not really",
     "too_early": "Too early to say",
 }
+
+
+_UNKNOWN = (
+    "It may have been replaced by a newer email (reminders carry a fresh link): "
+    "please use the link in the most recent email about this pulse."
+)
+_CLOSED = (
+    "The answer window has ended, so this link no longer works. Thank you all the same; "
+    "the next pulse will come by email."
+)
 
 
 class LinkProblem(Exception):
@@ -119,16 +130,10 @@ def _invitation_for(
         query = query.with_for_update()
     invitation = session.scalar(query)
     if invitation is None:
-        raise UnknownLink(
-            "It may have been replaced by a newer email (reminders carry a fresh link): "
-            "please use the link in the most recent email about this pulse."
-        )
+        raise UnknownLink(_UNKNOWN)
     cycle = session.get(Cycle, invitation.cycle_id)
     if cycle is None or cycle.status != "open" or now >= cycle.closes_at:
-        raise ClosedLink(
-            "The answer window has ended, so this link no longer works. Thank you all the same; "
-            "the next pulse will come by email."
-        )
+        raise ClosedLink(_CLOSED)
     return invitation, cycle
 
 
@@ -230,7 +235,20 @@ def validate_answers(
     feedback: Mapping[int, str | None],
 ) -> tuple[dict[int, int | None], str, dict[int, str]]:
     """Check every value against the survey; raise InvalidAnswers naming the first problem."""
-    by_id = {item.item_id: item for item in survey.items}
+    return _validate(
+        survey.items, survey.actions, answers=answers, comment=comment, feedback=feedback
+    )
+
+
+def _validate(
+    items: list[SurveyItem],
+    actions: list[SurveyAction],
+    *,
+    answers: Mapping[int, str | None],
+    comment: str,
+    feedback: Mapping[int, str | None],
+) -> tuple[dict[int, int | None], str, dict[int, str]]:
+    by_id = {item.item_id: item for item in items}
     unknown = set(answers) - set(by_id)
     if unknown:
         raise InvalidAnswers("Some answers are for questions this survey does not ask.")
@@ -238,7 +256,7 @@ def validate_answers(
     body = (comment or "").strip()
     if len(body) > COMMENT_MAX:
         raise InvalidAnswers(f"Please keep the comment under {COMMENT_MAX} characters.")
-    shown = {action.action_id for action in survey.actions}
+    shown = {action.action_id for action in actions}
     verdicts: dict[int, str] = {}
     for action_id, verdict in feedback.items():
         if action_id not in shown:
@@ -249,6 +267,78 @@ def validate_answers(
             raise InvalidAnswers(f"“{verdict}” is not one of the offered answers.")
         verdicts[action_id] = verdict
     return values, body, verdicts
+
+
+@dataclass(frozen=True)
+class _Target:
+    invitation_id: int
+    team_id: int
+    answered: bool
+    cycle_id: int
+    module: str | None
+    items: list[SurveyItem]
+
+
+def _submit_target(session: Session, *, token: str, now: datetime) -> _Target:
+    """The link's invitation (locked), its cycle and items, read in one query for a submit."""
+    if not looks_like_token(token):
+        raise MalformedLink(
+            "The link looks cut short or changed. Open it again from your email, or copy the "
+            "whole address."
+        )
+    # One round trip instead of invitation, cycle and items apart; only the invitation row is
+    # locked (serialising two submits of the same link on PostgreSQL), never the shared cycle.
+    rows = session.execute(
+        select(
+            Invitation.id,
+            Invitation.team_id,
+            Invitation.answered,
+            Cycle.id,
+            Cycle.status,
+            Cycle.closes_at,
+            Cycle.module,
+            Item.id,
+            Item.wording,
+            Item.theme,
+            Item.scale,
+        )
+        .join(Cycle, Cycle.id == Invitation.cycle_id)
+        .outerjoin(CycleItem, CycleItem.cycle_id == Cycle.id)
+        .outerjoin(Item, Item.id == CycleItem.item_id)
+        .where(Invitation.token_hash == token_hash(token))
+        .order_by(CycleItem.position)
+        .with_for_update(of=Invitation)
+    ).all()
+    if not rows:
+        raise UnknownLink(_UNKNOWN)
+    invitation_id, team_id, answered, cycle_id, status, closes_at, module = rows[0][:7]
+    if status != "open" or now >= closes_at:
+        raise ClosedLink(_CLOSED)
+    items = [
+        SurveyItem(
+            item_id=item_id,
+            wording=wording,
+            theme=theme,
+            choices=choices_for_scale(scale),
+            dont_know=scale == "agree5_dk",
+        )
+        for *_, item_id, wording, theme, scale in rows
+        if item_id is not None
+    ]
+    return _Target(invitation_id, team_id, answered, cycle_id, module, items)
+
+
+def _shown_actions(
+    session: Session, *, cycle_id: int, team_id: int, feedback: Mapping[int, str | None]
+) -> list[SurveyAction]:
+    if not feedback:
+        return []  # nothing to check feedback against: skip the two queries
+    cycle = session.get(Cycle, cycle_id)
+    assert cycle is not None
+    return [
+        SurveyAction(a.id, a.theme, a.text)
+        for a in _actions_since_last_pulse(session, cycle=cycle, team_id=team_id)
+    ]
 
 
 def submit_response(
@@ -267,49 +357,63 @@ def submit_response(
     link collide on the unique revision key; the loser's IntegrityError should be rolled back
     and the submit retried, which then revises the winner's response.
     """
-    invitation, cycle = _invitation_for(session, token=token, now=now, lock=True)
-    survey = _survey(session, invitation, cycle)
-    values, body, verdicts = validate_answers(
-        survey, answers=answers, comment=comment, feedback=feedback
+    target = _submit_target(session, token=token, now=now)
+    invitation_id, team_id, answered = target.invitation_id, target.team_id, target.answered
+    cycle_id, module = target.cycle_id, target.module
+    actions = _shown_actions(session, cycle_id=cycle_id, team_id=team_id, feedback=feedback)
+    values, body, verdicts = _validate(
+        target.items, actions, answers=answers, comment=comment, feedback=feedback
     )
     key = revision_key(secret, token)
-    response = session.scalar(select(Response).where(Response.revision_key == key))
-    revised = response is not None
-    if response is None:
-        if invitation.answered:
+    existing = session.execute(
+        select(Response.id, Response.team_id).where(Response.revision_key == key)
+    ).first()
+    revised = existing is not None
+    # Every read and all validation happen above; the writes below come last and back to back,
+    # so SQLite's single write lock (taken at the first write) is held as briefly as possible.
+    if existing is None:
+        if answered:
             raise AlreadyAnswered("This invitation was answered with another link.")
-        response = Response(
-            cycle_id=cycle.id,
-            team_id=invitation.team_id,
-            submitted_on=now.date(),
-            revision_key=key,
+        response_id, response_team = random_id(), team_id
+        session.execute(
+            insert(Response).values(
+                id=response_id,
+                cycle_id=cycle_id,
+                team_id=team_id,
+                submitted_on=now.date(),
+                revision_key=key,
+            )
         )
-        session.add(response)
-        session.flush()
     else:
-        session.execute(delete(Answer).where(Answer.response_id == response.id))
-        session.execute(delete(Comment).where(Comment.response_id == response.id))
-        session.execute(delete(ActionFeedback).where(ActionFeedback.response_id == response.id))
-        session.expire(response, ["answers"])
-    session.add_all(
-        Answer(response_id=response.id, item_id=item_id, value=value)
-        for item_id, value in values.items()
+        response_id, response_team = existing
+        for model in (Answer, Comment, ActionFeedback):
+            session.execute(delete(model).where(model.response_id == response_id))
+    session.execute(
+        insert(Answer),
+        [{"response_id": response_id, "item_id": i, "value": v} for i, v in values.items()],
     )
     if body:
-        session.add(
-            Comment(
-                response_id=response.id,
-                cycle_id=cycle.id,
-                team_id=response.team_id,
-                theme=cycle.module,
+        session.execute(
+            insert(Comment).values(
+                id=random_id(),
+                response_id=response_id,
+                cycle_id=cycle_id,
+                team_id=response_team,
+                theme=module,
                 body=body,
             )
         )
-    session.add_all(
-        ActionFeedback(response_id=response.id, action_id=action_id, verdict=verdict)
-        for action_id, verdict in verdicts.items()
-    )
-    invitation.answered = True
-    mark_dirty(session, team_id=response.team_id, cycle_id=cycle.id)
-    session.flush()
-    return SubmitResult(cycle_id=cycle.id, team_id=response.team_id, revised=revised)
+    if verdicts:
+        session.execute(
+            insert(ActionFeedback),
+            [
+                {"response_id": response_id, "action_id": a, "verdict": v}
+                for a, v in verdicts.items()
+            ],
+        )
+    if not answered:
+        session.execute(
+            update(Invitation).where(Invitation.id == invitation_id).values(answered=True)
+        )
+    mark_dirty(session, team_id=response_team, cycle_id=cycle_id)
+    return SubmitResult(cycle_id=cycle_id, team_id=response_team, revised=revised)

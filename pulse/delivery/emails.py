@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -48,7 +49,13 @@ class CycleEmail:
 
 def choices_for(item: Item) -> tuple[Choice, ...]:
     """The labelled values of an item's scale, lowest first."""
-    low, high = SCALE_RANGES[item.scale]
+    return choices_for_scale(item.scale)
+
+
+@cache
+def choices_for_scale(scale: str) -> tuple[Choice, ...]:
+    """The labelled values of a scale, lowest first (the scales are fixed, so built once)."""
+    low, high = SCALE_RANGES[scale]
     return tuple(Choice(v, SCALE_LABELS.get(v, str(v))) for v in range(low, high + 1))
 
 

@@ -226,32 +226,39 @@ def _send_group(
     now: datetime,
 ) -> None:
     consecutive_temporary = 0
+    last_error = ""
     for item in claimed:
         message = render_message(shared, to=item.to, name=item.name, token=item.token)
-        invitation = session.get(Invitation, item.invitation_id)
-        assert invitation is not None
         try:
             mailer.send(message)
-        except PermanentMailError as exc:
-            _record_failure(invitation, exc, permanent=True, now=now)
-            report.failed += 1
-        except TemporaryMailError as exc:
-            outcome = _record_failure(invitation, exc, permanent=False, now=now)
+        except (PermanentMailError, TemporaryMailError) as exc:
+            invitation = session.get(Invitation, item.invitation_id)
+            assert invitation is not None
+            permanent = isinstance(exc, PermanentMailError)
+            outcome = _record_failure(invitation, exc, permanent=permanent, now=now)
             report.failed += outcome == "failed"
             report.retrying += outcome == "retry"
-            consecutive_temporary += 1
+            consecutive_temporary += not permanent
+            last_error = invitation.last_error or ""
         else:
-            invitation.delivery_state = "sent"
-            invitation.sent_at = now
-            invitation.attempts += 1
-            invitation.last_error = None
+            # One UPDATE by key, no SELECT first: the success path is the one taken 5,000 times.
+            session.execute(
+                update(Invitation)
+                .where(Invitation.id == item.invitation_id)
+                .values(
+                    delivery_state="sent",
+                    sent_at=now,
+                    attempts=Invitation.attempts + 1,
+                    last_error=None,
+                )
+            )
             report.sent += 1
             consecutive_temporary = 0
         pending_ids.remove(item.invitation_id)
         session.commit()
         if consecutive_temporary >= 2:
             # Two in a row looks like the server, not the recipients: stop and retry later.
-            raise TemporaryMailError(f"mail server keeps deferring: {invitation.last_error}")
+            raise TemporaryMailError(f"mail server keeps deferring: {last_error}")
 
 
 def delivery_counts(session: Session, *, cycle_id: int) -> dict[str, int]:

@@ -93,12 +93,12 @@ def _render(
 @blueprint.route("/s/<token>", methods=["GET", "POST"])
 def answer(token: str) -> Page:
     secret = current_app.config["PULSE"].secret_key
-    try:
-        survey = open_survey(db.session, token=token, secret=secret, now=utcnow())
-    except LinkProblem as problem:
-        return _problem(problem)
-    form = AnswerForm()
     if request.method == "GET":
+        try:
+            survey = open_survey(db.session, token=token, secret=secret, now=utcnow())
+        except LinkProblem as problem:
+            return _problem(problem)
+        form = AnswerForm()
         form.comment.data = survey.previous_comment
         return _render(
             survey,
@@ -108,18 +108,25 @@ def answer(token: str) -> Page:
             feedback=survey.previous_feedback,
             saved=request.args.get("saved") == "1",
         )
+    return _submit(token, secret)
 
+
+def _submit(token: str, secret: str) -> Page:
+    # A successful submit reads the survey once, inside submit_response; the full survey (for
+    # the form again) is only loaded when the page has to be shown with an error.
+    form = AnswerForm()
     selected = {k: v for k, v in _numbered_safe("item-").items() if v}
     if not form.validate_on_submit():
         message = "; ".join(e for errors in form.errors.values() for e in errors)
-        return _render(
-            survey,
-            form,
+        return _again(
             token,
+            secret,
+            form,
             selected=selected,
             feedback={},
             error=f"Your answers were not saved: {message}. Please press Submit again.",
-        ), 400
+            status=400,
+        )
     try:
         answers = _numbered(request.form, "item-")
         feedback = _numbered(request.form, "action-")
@@ -145,12 +152,33 @@ def answer(token: str) -> Page:
     except InvalidAnswers as exc:
         db.session.rollback()
         kept = {k: v for k, v in _numbered_safe("action-").items() if v}
-        return _render(survey, form, token, selected=selected, feedback=kept, error=str(exc)), 422
+        return _again(
+            token, secret, form, selected=selected, feedback=kept, error=str(exc), status=422
+        )
     except LinkProblem as problem:
         db.session.rollback()
         return _problem(problem)
     queue_aggregation()
     return redirect(url_for(".answer", token=token, saved=1), code=303)
+
+
+def _again(
+    token: str,
+    secret: str,
+    form: AnswerForm,
+    *,
+    selected: dict[int, str],
+    feedback: dict[int, str],
+    error: str,
+    status: int,
+) -> Page:
+    """The form again with an error; a link that cannot open a survey gets its own page."""
+    try:
+        survey = open_survey(db.session, token=token, secret=secret, now=utcnow())
+    except LinkProblem as problem:
+        return _problem(problem)
+    page = _render(survey, form, token, selected=selected, feedback=feedback, error=error)
+    return page, status
 
 
 def _numbered_safe(prefix: str) -> dict[int, str | None]:
