@@ -15,6 +15,9 @@ COUNTDOWN = 10
 # A task queued with a 10 s countdown also covers every submit committed in the next 5 s, so
 # one message per process per 5 s is enough and a burst of submits does not flood the broker.
 DEBOUNCE = 5.0
+# While the broker is unreachable each attempt waits out a connection timeout: try again only
+# after this pause, so an outage costs one slow submit per process, not every submit.
+RETRY_AFTER_FAILURE = 60.0
 
 _lock = threading.Lock()
 _last_queued = -DEBOUNCE
@@ -36,7 +39,7 @@ def queue_aggregation() -> bool:
         current_app.extensions["celery"].send_task(AGGREGATE_TASK, countdown=COUNTDOWN, retry=False)
     except Exception as exc:  # any broker failure; the sweep catches up
         with _lock:
-            _last_queued = -DEBOUNCE
+            _last_queued = time.monotonic() + RETRY_AFTER_FAILURE - DEBOUNCE
         log.warning(
             "could not queue %s (the periodic sweep will catch up): %s", AGGREGATE_TASK, exc
         )
