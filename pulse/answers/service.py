@@ -15,6 +15,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from pulse.actions.models import TeamAction
+from pulse.actions.service import VERDICT_LABELS
 from pulse.answers.models import ActionFeedback, Answer, Comment, Response
 from pulse.db import random_id
 from pulse.delivery.emails import Choice, choices_for, choices_for_scale, closes_label
@@ -26,11 +27,8 @@ from pulse.surveys.models import Cycle, CycleItem, Item, Schedule
 
 DONT_KNOW = "dk"
 COMMENT_MAX = 2000
-VERDICTS = {
-    "helped": "Yes, it helped",
-    "not_helped": "Not really",
-    "too_early": "Too early to say",
-}
+# The answers to "did it help?" are defined once, where the dashboard counts them.
+VERDICTS = VERDICT_LABELS
 
 
 _UNKNOWN = (
