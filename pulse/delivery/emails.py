@@ -123,7 +123,7 @@ def render_message(
     subject = (
         "Reminder: your team pulse closes soon"
         if reminder
-        else f"{shared.organisation} team pulse: {context['minutes']} minute(s) on how it's going"
+        else f"{shared.organisation} team pulse: how is your team doing?"
     )
     return MailMessage(
         to=to,
