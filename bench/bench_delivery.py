@@ -28,12 +28,12 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 
 from pulse.config import Settings
 from pulse.db import make_engine, make_session_factory
 from pulse.delivery.mail import MailMessage, build_email
-from pulse.delivery.models import Invitation
+from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.sending import send_invitations
 from pulse.delivery.tokens import new_token, token_hash
 from pulse.migrate import upgrade
@@ -119,14 +119,10 @@ def issue_tokens(database_url: str, cycle_id: int) -> list[str]:
     with make_session_factory(engine)() as session:
         ids = session.scalars(select(Invitation.id).where(Invitation.cycle_id == cycle_id)).all()
         tokens = {i: new_token() for i in ids}
-        from sqlalchemy import update
-
+        session.execute(update(Invitation), [{"id": i, "delivery_state": "sent"} for i in tokens])
         session.execute(
-            update(Invitation),
-            [
-                {"id": i, "token_hash": token_hash(t), "delivery_state": "sent"}
-                for i, t in tokens.items()
-            ],
+            insert(InvitationLink),
+            [{"invitation_id": i, "token_hash": token_hash(t)} for i, t in tokens.items()],
         )
         items = session.scalars(select(Cycle).where(Cycle.id == cycle_id)).one().items
         item_ids = [ci.item_id for ci in items]

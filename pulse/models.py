@@ -4,7 +4,7 @@ from pulse.actions.models import TeamAction
 from pulse.answers.models import ActionFeedback, Answer, Comment, Response
 from pulse.audit.models import AuditEvent
 from pulse.db import Base
-from pulse.delivery.models import Invitation, OutboxMessage
+from pulse.delivery.models import Invitation, InvitationLink, OutboxMessage
 from pulse.organisation.models import OrgSetting
 from pulse.people.models import AccountToken, Person, RoleGrant
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
@@ -22,6 +22,7 @@ __all__ = [
     "CycleItem",
     "DirtyTeamCycle",
     "Invitation",
+    "InvitationLink",
     "Item",
     "ItemAggregate",
     "Membership",

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from pulse.answers.models import ANSWER_SIDE_TABLES
-from pulse.db import make_engine
+from pulse.db import make_engine, utcnow
 from pulse.migrate import downgrade, upgrade
 from pulse.models import Base
 
@@ -82,3 +82,47 @@ def test_responses_have_random_ids_and_day_granularity() -> None:
     responses = Base.metadata.tables["responses"]
     assert str(responses.c.id.type).startswith("VARCHAR")
     assert str(responses.c.submitted_on.type) == "DATE"
+
+
+@BOTH
+def test_link_hashes_move_to_their_own_table_and_back(database_url: str) -> None:
+    """0002 keeps every link that was sent before it; going back keeps the newest one."""
+    engine = make_engine(database_url)
+    downgrade(engine, "0001")
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO teams (id, name, kind, created_at) VALUES (1, 'T', 'team', :now)"),
+            {"now": utcnow()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO persons (id, email, name, active, created_at) "
+                "VALUES (1, 'a@example.org', 'A', true, :now)"
+            ),
+            {"now": utcnow()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO cycles (id, period_key, sequence, program, opens_at, closes_at,"
+                " status, created_at) VALUES (1, 'p', 0, 'rotating', :now, :now, 'open', :now)"
+            ),
+            {"now": utcnow()},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO invitations (id, cycle_id, person_id, team_id, token_hash,"
+                " delivery_state, attempts, reminders_sent, answered, created_at)"
+                " VALUES (1, 1, 1, 1, 'abc', 'sent', 1, 0, false, :now)"
+            ),
+            {"now": utcnow()},
+        )
+    upgrade(engine, "head")
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT token_hash, invitation_id FROM invitation_links")
+        ).all()
+    assert [tuple(row) for row in rows] == [("abc", 1)]
+    downgrade(engine, "0001")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT token_hash FROM invitations")).scalar() == "abc"
+    engine.dispose()

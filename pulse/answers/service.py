@@ -19,7 +19,7 @@ from pulse.actions.service import VERDICT_LABELS
 from pulse.answers.models import ActionFeedback, Answer, Comment, Response
 from pulse.db import random_id
 from pulse.delivery.emails import Choice, choices_for, choices_for_scale, closes_label
-from pulse.delivery.models import Invitation
+from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.tokens import looks_like_token, revision_key, token_hash
 from pulse.instrument import COMMENT_PROMPT, DONT_KNOW_LABEL
 from pulse.reporting.dirty import mark_dirty
@@ -32,8 +32,8 @@ VERDICTS = VERDICT_LABELS
 
 
 _UNKNOWN = (
-    "It may have been replaced by a newer email (reminders carry a fresh link): "
-    "please use the link in the most recent email about this pulse."
+    "Please open it again from your email, and check that the whole address was copied. "
+    "Links from any email about this pulse work until the answer window ends."
 )
 _CLOSED = (
     "The answer window has ended, so this link no longer works. Thank you all the same; "
@@ -122,10 +122,14 @@ def _invitation_for(
             "The link looks cut short or changed. Open it again from your email, or copy the "
             "whole address."
         )
-    query = select(Invitation).where(Invitation.token_hash == token_hash(token))
+    query = (
+        select(Invitation)
+        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
+        .where(InvitationLink.token_hash == token_hash(token))
+    )
     if lock:
         # Serialises two submits of the same link on PostgreSQL; SQLite serialises writers.
-        query = query.with_for_update()
+        query = query.with_for_update(of=Invitation)
     invitation = session.scalar(query)
     if invitation is None:
         raise UnknownLink(_UNKNOWN)
@@ -300,10 +304,11 @@ def _submit_target(session: Session, *, token: str, now: datetime) -> _Target:
             Item.theme,
             Item.scale,
         )
+        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
         .join(Cycle, Cycle.id == Invitation.cycle_id)
         .outerjoin(CycleItem, CycleItem.cycle_id == Cycle.id)
         .outerjoin(Item, Item.id == CycleItem.item_id)
-        .where(Invitation.token_hash == token_hash(token))
+        .where(InvitationLink.token_hash == token_hash(token))
         .order_by(CycleItem.position)
         .with_for_update(of=Invitation)
     ).all()

@@ -13,7 +13,7 @@ DELIVERY_STATES = ("pending", "sending", "sent", "retry", "failed")
 
 
 class Invitation(Base):
-    """One person's invitation to one cycle. Holds only the hash of the link token."""
+    """One person's invitation to one cycle; its links live in InvitationLink, as hashes only."""
 
     __tablename__ = "invitations"
     __table_args__ = (
@@ -25,7 +25,6 @@ class Invitation(Base):
     cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
     team_id: Mapped[int] = mapped_column(ForeignKey("teams.id"))
-    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, default=None)
     delivery_state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
@@ -33,6 +32,22 @@ class Invitation(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     last_reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     answered: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InvitationLink(Base):
+    """The hash of one emailed link to an invitation.
+
+    The first email and each reminder carry a fresh token; every one of them stays valid until
+    the window closes, so an older email's buttons keep working after a reminder.
+    """
+
+    __tablename__ = "invitation_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -17,7 +17,7 @@ from pulse.config import Settings
 from pulse.db import utcnow
 from pulse.delivery.emails import CycleEmail, email_for_cycle, render_message
 from pulse.delivery.mail import Mailer, PermanentMailError, TemporaryMailError, open_mailer
-from pulse.delivery.models import Invitation
+from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.sending import (
     CLAIM_SIZE,
     LEASE,
@@ -160,11 +160,14 @@ def _remind_one(
         )
         report.retrying += 1
     else:
-        # Only now may the link change, and only if they did not answer with the old one.
+        # The new link is stored only once the server took the message; older links stay valid.
         session.execute(
             update(Invitation)
-            .where(Invitation.id == item.invitation_id, Invitation.answered.is_(False))
-            .values(token_hash=token_hash(item.token), reminders_sent=due, last_error=None)
+            .where(Invitation.id == item.invitation_id)
+            .values(reminders_sent=due, last_error=None)
+        )
+        session.add(
+            InvitationLink(invitation_id=item.invitation_id, token_hash=token_hash(item.token))
         )
         report.sent += 1
     session.commit()

@@ -30,14 +30,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from pulse.config import Settings
 from pulse.db import utcnow
 from pulse.delivery.emails import CycleEmail, email_for_cycle, render_message
 from pulse.delivery.mail import Mailer, PermanentMailError, TemporaryMailError, open_mailer
-from pulse.delivery.models import Invitation
+from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.tokens import new_token, token_hash
 from pulse.people.models import Person
 from pulse.surveys.models import Cycle
@@ -125,8 +125,11 @@ def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> lis
         return []
     tokens = {invitation_id: new_token() for invitation_id in claimed_ids}
     session.execute(
-        update(Invitation),
-        [{"id": i, "token_hash": token_hash(t)} for i, t in tokens.items()],
+        insert(InvitationLink),
+        [
+            {"invitation_id": i, "token_hash": token_hash(t), "created_at": now}
+            for i, t in tokens.items()
+        ],
     )
     people = session.execute(
         select(Invitation.id, Person.email, Person.name)

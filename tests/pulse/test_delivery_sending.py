@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pulse.answers.service import open_survey
 from pulse.config import Settings
 from pulse.delivery.mail import Mailer, MailMessage, TemporaryMailError, open_mailer
-from pulse.delivery.models import Invitation
+from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.reminders import send_reminders
 from pulse.delivery.sending import LEASE, send_invitations
 from pulse.delivery.tokens import token_hash
@@ -100,7 +101,7 @@ def test_every_member_gets_one_multipart_email_with_a_working_link(
     for address in org.all_emails():
         token = token_for(smtp_server.mailbox.messages, address)
         assert len(token) >= 22  # ≥ 128 bits of URL-safe base64
-    stored = {r.token_hash for r in rows}
+    stored = set(session.scalars(select(InvitationLink.token_hash)))
     sent = {token_hash(t) for m in smtp_server.mailbox.messages for t in tokens_in(m)}
     assert stored == sent  # only hashes are stored, and they match what was sent
     # A second run (a retried task) sends nothing.
@@ -248,7 +249,7 @@ def test_missed_reminder_ticks_send_one_reminder_not_two(
     assert len(smtp_server.mailbox.messages) == 2
 
 
-def test_a_reminder_carries_a_fresh_link_that_replaces_the_old_one(
+def test_a_reminder_carries_a_fresh_link_and_the_first_one_keeps_working(
     session: Session, smtp_settings: Settings, smtp_server: SMTPServer
 ) -> None:
     org, cycle_id = open_cycle(session, {"Alpha": 1})
@@ -261,5 +262,13 @@ def test_a_reminder_carries_a_fresh_link_that_replaces_the_old_one(
     second = token_for(smtp_server.mailbox.messages, address)
     assert first != second
     (row,) = invitations(session, cycle_id)
-    assert row.token_hash == token_hash(second)
+    links = session.scalars(
+        select(InvitationLink.token_hash).where(InvitationLink.invitation_id == row.id)
+    )
+    assert set(links) == {token_hash(first), token_hash(second)}
+    # The first email's buttons still open the survey, as do the reminder's.
+    later = OPENS + timedelta(hours=49)
+    for token in (first, second):
+        survey = open_survey(session, token=token, secret=smtp_settings.secret_key, now=later)
+        assert survey.items
     assert "Reminder" in smtp_server.mailbox.messages[-1]["Subject"]
