@@ -19,15 +19,14 @@ from pulse.delivery.emails import CycleEmail, email_for_cycle, render_message
 from pulse.delivery.mail import Mailer, PermanentMailError, TemporaryMailError, open_mailer
 from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.sending import (
-    CLAIM_SIZE,
     LEASE,
     Claimed,
     MailerFactory,
     SendReport,
+    claim,
     cycle_is_open,
 )
 from pulse.delivery.tokens import new_token, token_hash
-from pulse.people.models import Person
 from pulse.surveys.models import Cycle, Schedule
 
 MAX_REMINDERS = 2
@@ -69,31 +68,12 @@ def cycles_with_due_reminders(session: Session, *, now: datetime) -> list[int]:
 
 
 def _claim_reminders(session: Session, *, cycle_id: int, due: int, now: datetime) -> list[Claimed]:
-    candidates = list(
-        session.scalars(
-            select(Invitation.id)
-            .where(Invitation.cycle_id == cycle_id, _remindable(due, now))
-            .order_by(Invitation.id)
-            .limit(CLAIM_SIZE)
-            .with_for_update(skip_locked=True)
-        )
+    people = claim(
+        session,
+        cycle_id=cycle_id,
+        condition=_remindable(due, now),
+        values={"last_reminded_at": now},
     )
-    if not candidates:
-        return []
-    claimed_ids = list(
-        session.scalars(
-            update(Invitation)
-            .where(Invitation.id.in_(candidates), _remindable(due, now))
-            .values(last_reminded_at=now)
-            .returning(Invitation.id)
-        )
-    )
-    people = session.execute(
-        select(Invitation.id, Person.email, Person.name)
-        .join(Person, Person.id == Invitation.person_id)
-        .where(Invitation.id.in_(claimed_ids))
-        .order_by(Invitation.id)
-    ).all()
     return [Claimed(i, new_token(), email, name) for i, email, name in people]
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
@@ -99,11 +100,17 @@ class Claimed:
     name: str
 
 
-def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> list[Claimed]:
+def claim(
+    session: Session, *, cycle_id: int, condition: ColumnElement[bool], values: dict[str, Any]
+) -> list[tuple[int, str, str]]:
+    """Take up to CLAIM_SIZE of the cycle's invitations matching `condition` for this run.
+
+    Returns (invitation id, email, name) of those taken, after writing `values` on them.
+    """
     candidates = list(
         session.scalars(
             select(Invitation.id)
-            .where(Invitation.cycle_id == cycle_id, _sendable(now))
+            .where(Invitation.cycle_id == cycle_id, condition)
             .order_by(Invitation.id)
             .limit(CLAIM_SIZE)
             .with_for_update(skip_locked=True)
@@ -116,14 +123,32 @@ def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> lis
     claimed_ids = list(
         session.scalars(
             update(Invitation)
-            .where(Invitation.id.in_(candidates), _sendable(now))
-            .values(delivery_state="sending", sent_at=now)
+            .where(Invitation.id.in_(candidates), condition)
+            .values(**values)
             .returning(Invitation.id)
         )
     )
     if not claimed_ids:
         return []
-    tokens = {invitation_id: new_token() for invitation_id in claimed_ids}
+    rows = session.execute(
+        select(Invitation.id, Person.email, Person.name)
+        .join(Person, Person.id == Invitation.person_id)
+        .where(Invitation.id.in_(claimed_ids))
+        .order_by(Invitation.id)
+    ).all()
+    return [(i, email, name) for i, email, name in rows]
+
+
+def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> list[Claimed]:
+    people = claim(
+        session,
+        cycle_id=cycle_id,
+        condition=_sendable(now),
+        values={"delivery_state": "sending", "sent_at": now},
+    )
+    if not people:
+        return []
+    tokens = {invitation_id: new_token() for invitation_id, _, _ in people}
     session.execute(
         insert(InvitationLink),
         [
@@ -131,12 +156,6 @@ def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> lis
             for i, t in tokens.items()
         ],
     )
-    people = session.execute(
-        select(Invitation.id, Person.email, Person.name)
-        .join(Person, Person.id == Invitation.person_id)
-        .where(Invitation.id.in_(claimed_ids))
-        .order_by(Invitation.id)
-    ).all()
     return [Claimed(i, tokens[i], email, name) for i, email, name in people]
 
 
