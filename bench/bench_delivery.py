@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import re
@@ -324,6 +325,8 @@ def bench_dispatch(label: str, database_url: str) -> None:
 
 
 def main() -> None:
+    # The in-process SMTP server logs every command at INFO: keep the figures readable.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     from bench.bench_aggregation import postgres
     from worker.embedded_redis import EmbeddedRedis
 
