@@ -10,20 +10,24 @@ Benjamini–Hochberg across all group × theme tests of the cycle.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.instrument import THEMES
-from pulse.reporting.compute import THEME_INDEX, FloatArray, IntArray, ThemeStats, asked_items
-from pulse.reporting.models import ThemeAggregate
+from pulse.reporting.compute import (
+    THEME_INDEX,
+    THEME_LIST,
+    FloatArray,
+    IntArray,
+    ThemeStats,
+    marks,
+    run_sql,
+)
 from pulse.scoring import change_flags_from_arrays
-from pulse.surveys.models import Cycle
 
 
 def comparison_cycles(
@@ -32,14 +36,26 @@ def comparison_cycles(
     """(cycle, theme) → the earlier cycle it is compared with, where there is one."""
     if not cycle_ids:
         return {}
-    wanted = select(Cycle.schedule_id).where(Cycle.id.in_(list(cycle_ids)))
-    cycles: list[tuple[int, int | None, datetime]] = list(
-        session.execute(
-            select(Cycle.id, Cycle.schedule_id, Cycle.opens_at).where(Cycle.schedule_id.in_(wanted))
-        )
+    ids = sorted(cycle_ids)
+    # Every cycle of the schedules concerned, and what each asked, in two plain queries.
+    siblings = (
+        "SELECT id FROM cycles WHERE schedule_id IN "
+        f"(SELECT schedule_id FROM cycles WHERE id IN ({marks(len(ids))}))"
     )
-    asked = asked_items(session, cycle_ids=[c for c, _, _ in cycles])
-    by_schedule: dict[int, list[tuple[datetime, int]]] = {}
+    cycles = run_sql(
+        session, f"SELECT id, schedule_id, opens_at FROM cycles WHERE id IN ({siblings})", ids
+    )
+    asked: dict[tuple[int, str], list[int]] = {}
+    for cycle_id, theme, item_id in run_sql(
+        session,
+        "SELECT ci.cycle_id, i.theme, ci.item_id FROM cycle_items ci "
+        f"JOIN items i ON i.id = ci.item_id WHERE i.theme IN ({THEME_LIST}) "
+        f"AND ci.cycle_id IN ({siblings}) ORDER BY ci.cycle_id, i.theme, ci.item_id",
+        ids,
+    ):
+        asked.setdefault((cycle_id, theme), []).append(item_id)
+    # opens_at sorts alike as a datetime (PostgreSQL) or as SQLite's fixed-width text.
+    by_schedule: dict[int, list[tuple[Any, int]]] = {}
     for cycle_id, schedule_id, opens in cycles:
         if schedule_id is not None:
             by_schedule.setdefault(schedule_id, []).append((opens, cycle_id))
@@ -73,23 +89,18 @@ class FlagColumns:
 def _stored_summaries(
     session: Session, cycle_ids: Collection[int], k: int
 ) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, FloatArray]:
-    query = select(
-        ThemeAggregate.team_id,
-        ThemeAggregate.cycle_id,
-        ThemeAggregate.theme,
-        ThemeAggregate.n,
-        ThemeAggregate.mean,
-        ThemeAggregate.sd,
-    ).where(ThemeAggregate.cycle_id.in_(sorted(cycle_ids)), ThemeAggregate.n >= k)
-    rows = list(session.execute(query))
-    return (
-        np.array([r[0] for r in rows], dtype=np.int64),
-        np.array([r[1] for r in rows], dtype=np.int64),
-        np.array([THEME_INDEX[r[2]] for r in rows], dtype=np.int64),
-        np.array([r[3] for r in rows], dtype=np.int64),
-        np.array([math.nan if r[4] is None else r[4] for r in rows], dtype=np.float64),
-        np.array([math.nan if r[5] is None else r[5] for r in rows], dtype=np.float64),
+    ids = sorted(cycle_ids)
+    index = " ".join(f"WHEN '{theme}' THEN {i}" for theme, i in THEME_INDEX.items())
+    rows = run_sql(
+        session,
+        f"SELECT team_id, cycle_id, CASE theme {index} END, n, mean, sd FROM theme_aggregates "
+        f"WHERE cycle_id IN ({marks(len(ids))}) AND n >= ? AND theme IN ({THEME_LIST})",
+        [*ids, k],
     )
+    # NULL means and sds arrive as None, which numpy turns into NaN.
+    data = np.array(rows, dtype=np.float64).reshape(-1, 6)
+    ints = data[:, :4].astype(np.int64)
+    return ints[:, 0], ints[:, 1], ints[:, 2], ints[:, 3], data[:, 4], data[:, 5]
 
 
 def flag_changes(
