@@ -87,15 +87,20 @@ class FlagColumns:
 
 
 def _stored_summaries(
-    session: Session, cycle_ids: Collection[int], k: int
+    session: Session, pairs: Collection[tuple[int, str]], k: int
 ) -> tuple[IntArray, IntArray, IntArray, IntArray, FloatArray, FloatArray]:
-    ids = sorted(cycle_ids)
+    # Only the (cycle, theme) pairs some comparison reads: in the rotating program that is
+    # one theme of each earlier cycle, not all three.
+    ids = sorted({cycle_id for cycle_id, _ in pairs})
+    wanted = sorted(pairs)
     index = " ".join(f"WHEN '{theme}' THEN {i}" for theme, i in THEME_INDEX.items())
     rows = run_sql(
         session,
         f"SELECT team_id, cycle_id, CASE theme {index} END, n, mean, sd FROM theme_aggregates "
-        f"WHERE cycle_id IN ({marks(len(ids))}) AND n >= ? AND theme IN ({THEME_LIST})",
-        [*ids, k],
+        f"WHERE cycle_id IN ({marks(len(ids))}) AND n >= ? AND theme IN ({THEME_LIST}) AND ("
+        + " OR ".join(["(cycle_id = ? AND theme = ?)"] * len(wanted))
+        + ")",
+        [*ids, k, *(value for pair in wanted for value in pair)],
     )
     # NULL means and sds arrive as None, which numpy turns into NaN.
     data = np.array(rows, dtype=np.float64).reshape(-1, 6)
@@ -129,7 +134,8 @@ def flag_changes(
     # Every summary a comparison may read: this run's rows, then stored rows of other cycles.
     group, cycle, theme = stats.group, stats.cycle, stats.theme
     n, mean, sd = stats.n, stats.mean, stats.sd
-    earlier = set(compared.values()) - set(np.unique(stats.cycle).tolist())
+    present = set(np.unique(stats.cycle).tolist())
+    earlier = {(before, theme) for (_, theme), before in compared.items() if before not in present}
     if earlier:
         sg, sc, st, sn, sm, ss = _stored_summaries(session, earlier, k)
         group, cycle, theme = (

@@ -9,7 +9,7 @@ rules are those of pulse.scoring, and the tests check both paths agree.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import chain as chained
 from typing import Any
@@ -36,6 +36,8 @@ class TeamTree:
     """Each team's chain of groups it reports into: itself, its parent, … up to the top."""
 
     parents: dict[int, int | None]
+    # Chains already walked: a run expands the same teams for scores, items and participation.
+    _chains: dict[int, list[int]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, session: Session) -> TeamTree:
@@ -44,12 +46,16 @@ class TeamTree:
 
     def chain(self, team_id: int) -> list[int]:
         """The team and its ancestors, nearest first."""
+        known = self._chains.get(team_id)
+        if known is not None:
+            return list(known)
         chain = [team_id]
         current = self.parents.get(team_id)
         while current is not None and current not in chain:
             chain.append(current)
             current = self.parents.get(current)
-        return chain
+        self._chains[team_id] = chain
+        return list(chain)
 
     def expand(self, teams: IntArray) -> tuple[IntArray, IntArray]:
         """For rows filed under `teams`, (row index, group) pairs for every group they count in."""
@@ -397,7 +403,10 @@ def _fetch_answers_sqlite(cursor: Any, cycle_ids: Collection[int] | None) -> Int
     # the far smaller responses table.
     where = _cycle_where(cycle_ids)
     cursor.execute(f"SELECT r.rowid, r.team_id, r.cycle_id FROM responses r {where} ORDER BY 1")
-    responses = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 3)
+    found = cursor.fetchall()
+    responses = np.fromiter(
+        chained.from_iterable(found), dtype=np.int64, count=len(found) * 3
+    ).reshape(-1, 3)
     cursor.execute("SELECT COALESCE(MAX(id), 0) FROM items")
     if cursor.fetchone()[0] >= _ITEM_SLOTS:
         return _fetch_answers_sqlite_wide(cursor, where)
