@@ -49,6 +49,9 @@ _UTF8_QP.body_encoding = QP  # readable source, friendlier to spam filters than 
 
 
 def _header(value: str) -> str:
+    # compat32 does not police line breaks in headers: fold them away so no text from an
+    # organisation name or address can start a header of its own.
+    value = " ".join(value.split())
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
@@ -69,7 +72,7 @@ def build_email(message: MailMessage, *, sender: str) -> Message:
         MIMEMultipart("alternative") if message.html else _text_part(message.text, "plain")
     )
     email["From"] = formataddr((name, address), charset="utf-8")
-    email["To"] = message.to
+    email["To"] = _header(message.to)
     email["Subject"] = _header(message.subject)
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = make_msgid(domain=address.rsplit("@", 1)[-1] or "localhost")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import smtplib
 
 from pulse.config import Settings
-from pulse.delivery.mail import MailMessage, SMTPMailer
+from pulse.delivery.mail import MailMessage, SMTPMailer, build_email
 from tests.support.smtp import SMTPServer
 
 
@@ -45,3 +45,12 @@ def test_a_non_ascii_address_goes_out_with_smtputf8(smtp_server: SMTPServer) -> 
             MailMessage(to="zoë@example.org", subject="Pulse", text="Hello")
         )
     assert smtp_server.mailbox.recipients() == ["zoë@example.org"]
+
+
+def test_line_breaks_cannot_inject_headers() -> None:
+    built = build_email(
+        MailMessage(to="a@example.org", subject="Pulse\r\nBcc: victim@example.org", text="x"),
+        sender="Team Pulse <pulse@example.org>",
+    )
+    assert built["Subject"] == "Pulse Bcc: victim@example.org"
+    assert built["Bcc"] is None
