@@ -114,14 +114,18 @@ class SubmitResult:
     revised: bool
 
 
-def _invitation_for(
-    session: Session, *, token: str, now: datetime, lock: bool = False
-) -> tuple[Invitation, Cycle]:
+def _check_shape(token: str) -> None:
     if not looks_like_token(token):
         raise MalformedLink(
             "The link looks cut short or changed. Open it again from your email, or copy the "
             "whole address."
         )
+
+
+def _invitation_for(
+    session: Session, *, token: str, now: datetime, lock: bool = False
+) -> tuple[Invitation, Cycle]:
+    _check_shape(token)
     query = (
         select(Invitation)
         .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
@@ -283,11 +287,7 @@ class _Target:
 
 def _submit_target(session: Session, *, token: str, now: datetime) -> _Target:
     """The link's invitation (locked), its cycle and items, read in one query for a submit."""
-    if not looks_like_token(token):
-        raise MalformedLink(
-            "The link looks cut short or changed. Open it again from your email, or copy the "
-            "whole address."
-        )
+    _check_shape(token)
     # One round trip instead of invitation, cycle and items apart; only the invitation row is
     # locked (serialising two submits of the same link on PostgreSQL), never the shared cycle.
     rows = session.execute(
