@@ -7,7 +7,13 @@ from pulse.db import Base
 from pulse.delivery.models import Invitation, InvitationLink, OutboxMessage
 from pulse.organisation.models import OrgSetting
 from pulse.people.models import AccountToken, Person, RoleGrant
-from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
+from pulse.reporting.models import (
+    DirtyTeamCycle,
+    ItemAggregate,
+    Participation,
+    SuppressionStamp,
+    ThemeAggregate,
+)
 from pulse.surveys.models import Cycle, CycleItem, Item, Schedule, ScheduleTarget
 from pulse.teams.models import Membership, Team
 
@@ -34,6 +40,7 @@ __all__ = [
     "RoleGrant",
     "Schedule",
     "ScheduleTarget",
+    "SuppressionStamp",
     "Team",
     "TeamAction",
     "ThemeAggregate",

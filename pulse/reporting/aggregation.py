@@ -1,10 +1,11 @@
 """Turning answers into stored aggregates: incremental, per cycle at close, or everything.
 
-Stored aggregates keep full precision and the real n of every group, small ones included;
-the `suppressed` column only records n < k at the threshold used when the row was written
-(primary suppression, for inspection). Reports never trust it: pulse.reporting.queries
-decides primary and complementary suppression over the whole team tree from the stored n at
-the threshold in force, on every read, so changing k takes effect on the next read.
+Stored aggregates keep full precision and the real n of every group, small ones included.
+Whatever cycles a run writes, it then decides their suppression over the whole team tree at
+the threshold in force (pulse.reporting.stamps) and stamps them, in the same transaction and
+under the same lock; pulse.reporting.queries trusts those flags only while the stamp matches
+the k in force and the tree, and decides on the read otherwise, so changing k takes effect
+on the next read.
 Change flags are decided at finalisation with the k then in force
 (n ≥ k in both cycles); after changing k, `pulse aggregate --all` recomputes them, and a read
 never shows a flag on a row it hides or against an earlier row it hides.
@@ -32,6 +33,7 @@ from pulse.instrument import THEMES
 from pulse.reporting import compute
 from pulse.reporting.change import FlagColumns, flag_changes
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
+from pulse.reporting.stamps import stamp_cycles
 from pulse.reporting.store import clean, upsert
 from pulse.surveys.models import Cycle
 
@@ -201,6 +203,7 @@ def _write(
         if scope is not None:
             stale = stale.where(model.team_id.in_(sorted(scope)))
         session.execute(stale.execution_options(synchronize_session=False))
+    stamp_cycles(session, cycle_ids=cycle_ids, threshold=k, tree=data.tree)
 
 
 def _finalised(session: Session, cycle_ids: Collection[int]) -> set[int]:

@@ -5,14 +5,27 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pulse.db import Base, UTCDateTime, utcnow
 
 
 class ThemeAggregate(Base):
-    """A group's score on one theme in one cycle; `suppressed` rows must never be shown."""
+    """A group's score on one theme in one cycle; `suppressed` rows must never be shown.
+
+    `suppressed` is decided for the whole cycle at once (primary and complementary
+    suppression over the team tree) and holds only under the cycle's SuppressionStamp.
+    """
 
     __tablename__ = "theme_aggregates"
     __table_args__ = (UniqueConstraint("team_id", "cycle_id", "theme"),)
@@ -70,6 +83,25 @@ class Participation(Base):
     )
     invited: Mapped[int] = mapped_column(Integer, default=0)
     responded: Mapped[int] = mapped_column(Integer, default=0)
+    # Whether the counts are hidden, decided with the rest of the cycle (see SuppressionStamp).
+    hidden: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SuppressionStamp(Base):
+    """The threshold and team tree a cycle's stored `suppressed`/`hidden` flags were decided for.
+
+    Reports trust a cycle's stored flags only while its stamp matches the threshold in force
+    and the current tree; otherwise they decide suppression themselves on that read.
+    """
+
+    __tablename__ = "suppression_stamps"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    threshold: Mapped[int] = mapped_column(Integer)
+    tree_key: Mapped[str] = mapped_column(String(64))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -2,20 +2,23 @@
 
 Every function takes the team ids the caller may see (pulse.teams.service.visible_team_ids)
 and the threshold k in force (pulse.organisation.service.threshold). Suppression is decided
-here on every read, over the WHOLE team tree whatever the caller may see, so every viewer
-gets the same hidden set and a change of k applies to the next read. A suppressed row carries
-no n, mean, interval, distribution or change flag, and is also returned where a group was
-surveyed but nobody answered, so "few" and "none" look the same.
+over the WHOLE team tree whatever the caller may see, so every viewer gets the same hidden
+set: once per cycle by the aggregation run that wrote it (pulse.reporting.stamps), and
+trusted only while that cycle's stamp matches k and the tree; any other cycle is decided
+here, on the read, from every group's stored count, so a change of k or of the tree applies
+to the next read. A suppressed row carries no n, mean, interval, distribution or change
+flag, and is also returned where a group was surveyed but nobody answered, so "few" and
+"none" look the same.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Comment, Response
@@ -31,8 +34,9 @@ from pulse.instrument import THEMES
 from pulse.reporting.change import comparison_cycles
 from pulse.reporting.compute import TeamTree, asked_items
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
-from pulse.reporting.rest import rest_of_organisation
+from pulse.reporting.rest import ThemeFigures, rest_of_organisation
 from pulse.reporting.rows import CommentRow, CycleRow, ItemRow, ParticipationRow, ThemeRow
+from pulse.reporting.stamps import stamped_cycles
 from pulse.reporting.suppression import hidden_by_cell, hidden_groups
 from pulse.surveys.models import Cycle, Item
 from pulse.teams.models import Team
@@ -75,7 +79,7 @@ def _pct(value: float | None) -> int | None:
 
 
 def _theme_row(
-    agg: ThemeAggregate | None,
+    agg: ThemeFigures | None,
     *,
     team_id: int,
     cycle_id: int,
@@ -108,7 +112,10 @@ def _theme_row(
     )
 
 
-Hidden = dict[Any, frozenset[int]]
+_NONE: frozenset[int] = frozenset()
+Decided = dict[Any, frozenset[int]]
+# Whether a group's figure in a cell must be hidden: (team, cycle, theme or item) -> bool.
+IsHidden = Callable[[int, int, Any], bool]
 
 
 def _theme_cells(
@@ -118,39 +125,43 @@ def _theme_cells(
     k: int,
     tree: TeamTree,
     team_ids: Collection[int],
-) -> tuple[dict[tuple[int, int, str], ThemeAggregate], Hidden, dict[int, set[str]]]:
-    """The given groups' aggregates in these cycles, the groups to hide per (cycle, theme) over
-    the whole tree, and the themes with figures in each cycle."""
-    cycles = list(cycle_ids)
-    # Suppression needs every group's count but nothing else: plain tuples, no entities.
-    counts = (
-        session.execute(
+) -> tuple[dict[tuple[int, int, str], Row[Any]], IsHidden]:
+    """The given groups' aggregates in these cycles and whether each is hidden.
+
+    Stamped cycles carry their decision in the rows; the others are decided here over the
+    whole tree from every group's count, as the stamp would have been.
+    """
+    cycles = sorted(set(cycle_ids))
+    stamped = stamped_cycles(session, cycle_ids=cycles, k=k, tree=tree)
+    unstamped = [c for c in cycles if c not in stamped]
+    decided: Decided = {}
+    if unstamped:
+        counts = session.execute(
             select(
                 ThemeAggregate.team_id,
                 ThemeAggregate.cycle_id,
                 ThemeAggregate.theme,
                 ThemeAggregate.n,
-            ).where(ThemeAggregate.cycle_id.in_(cycles))
+            ).where(ThemeAggregate.cycle_id.in_(unstamped))
         )
-        .tuples()
-        .all()
-    )
-    themes_of: dict[int, set[str]] = {}
-    for _, cycle_id, theme, _ in counts:
-        themes_of.setdefault(cycle_id, set()).add(theme)
-    hidden = hidden_by_cell(tree.parents, (((c, th), g, n) for g, c, th, n in counts), k)
+        decided = hidden_by_cell(tree.parents, (((c, th), g, n) for g, c, th, n in counts), k)
+    table = ThemeAggregate.__table__
     aggregates = {
-        (a.team_id, a.cycle_id, a.theme): a
-        for a in session.scalars(
-            select(ThemeAggregate).where(
-                ThemeAggregate.cycle_id.in_(cycles), ThemeAggregate.team_id.in_(list(team_ids))
-            )
+        (row.team_id, row.cycle_id, row.theme): row
+        for row in session.execute(
+            select(table).where(table.c.cycle_id.in_(cycles), table.c.team_id.in_(sorted(team_ids)))
         )
     }
-    return aggregates, hidden, themes_of
 
+    def hidden(team_id: int, cycle_id: int, theme: Any) -> bool:
+        row = aggregates.get((team_id, cycle_id, theme))
+        if row is None:
+            return True
+        if cycle_id in stamped:
+            return bool(row.suppressed)
+        return team_id in decided.get((cycle_id, theme), _NONE)
 
-_NONE: frozenset[int] = frozenset()
+    return aggregates, hidden
 
 
 def _surveyed(
@@ -219,11 +230,12 @@ def theme_rows(
     names = _names(session)
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
-    aggregates, hidden, themes_of = _theme_cells(
-        session, cycle_ids=wanted, k=k, tree=tree, team_ids=team_ids
-    )
+    aggregates, hidden = _theme_cells(session, cycle_ids=wanted, k=k, tree=tree, team_ids=team_ids)
     opened = _opened(session, cycles)
+    themes_of: dict[int, set[str]] = {}
     for cycle_id, theme in asked_items(session, cycle_ids=cycles):
+        themes_of.setdefault(cycle_id, set()).add(theme)
+    for _, cycle_id, theme in aggregates:
         themes_of.setdefault(cycle_id, set()).add(theme)
     rows = []
     for team_id, cycle_id in _surveyed(session, team_ids=team_ids, cycle_ids=cycles):
@@ -234,7 +246,7 @@ def theme_rows(
             before = compared.get((cycle_id, theme))
             # A flag against an earlier figure that is hidden now would hint at that figure.
             change = agg.change if agg is not None else None
-            if before is not None and team_id in hidden.get((before, theme), _NONE):
+            if before is not None and hidden(team_id, before, theme):
                 change = None
             rows.append(
                 _theme_row(
@@ -244,7 +256,7 @@ def theme_rows(
                     theme=theme,
                     names=names,
                     opened=opened[cycle_id],
-                    hidden=team_id in hidden.get((cycle_id, theme), _NONE),
+                    hidden=hidden(team_id, cycle_id, theme),
                     change=change,
                     k=k,
                 )
@@ -268,30 +280,39 @@ def participation_rows(
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
     tree = TeamTree.load(session)
     names = _names(session)
-    counts = session.execute(
-        select(Participation.team_id, Participation.cycle_id, Participation.invited).where(
-            Participation.cycle_id.in_(cycles)
+    stamped = stamped_cycles(session, cycle_ids=cycles, k=k, tree=tree)
+    unstamped = [c for c in cycles if c not in stamped]
+    decided: Decided = {}
+    if unstamped:
+        counts = session.execute(
+            select(Participation.team_id, Participation.cycle_id, Participation.invited).where(
+                Participation.cycle_id.in_(unstamped)
+            )
         )
-    ).tuples()
-    # Complementary suppression on invited counts: no subtraction reveals a group below k.
-    hidden = hidden_by_cell(tree.parents, ((c, g, invited) for g, c, invited in counts), k)
-    rows = session.scalars(
-        select(Participation).where(
-            Participation.cycle_id.in_(cycles), Participation.team_id.in_(list(team_ids))
-        )
+        # Complementary suppression on invited counts: no subtraction reveals a group below k.
+        decided = hidden_by_cell(tree.parents, ((c, g, invited) for g, c, invited in counts), k)
+    rows = session.execute(
+        select(
+            Participation.team_id,
+            Participation.cycle_id,
+            Participation.invited,
+            Participation.responded,
+            Participation.hidden,
+        ).where(Participation.cycle_id.in_(cycles), Participation.team_id.in_(list(team_ids)))
     )
     opened = _opened(session, cycles)
     result = []
-    for p in rows:
-        shown = p.team_id not in hidden.get(p.cycle_id, _NONE)
-        rate = round_pct(100.0 * p.responded / p.invited) if shown and p.invited else None
+    for team, cycle, invited, responded, stored in rows:
+        hidden = stored if cycle in stamped else team in decided.get(cycle, _NONE)
+        shown = not hidden
+        rate = round_pct(100.0 * responded / invited) if shown and invited else None
         result.append(
             ParticipationRow(
-                team_id=p.team_id,
-                team=names[p.team_id][0],
-                cycle_id=p.cycle_id,
-                invited=p.invited if shown else None,
-                responded=p.responded if shown else None,
+                team_id=team,
+                team=names[team][0],
+                cycle_id=cycle,
+                invited=invited if shown else None,
+                responded=responded if shown else None,
                 rate=rate,
             )
         )
@@ -313,32 +334,42 @@ def item_rows(
     if not team_ids or not wanted:
         return []
     tree = TeamTree.load(session)
-    counts = session.execute(
-        select(
-            ItemAggregate.team_id, ItemAggregate.cycle_id, ItemAggregate.item_id, ItemAggregate.n
-        ).where(ItemAggregate.cycle_id.in_(wanted))
-    ).tuples()
-    hidden = hidden_by_cell(tree.parents, (((c, i), g, n) for g, c, i, n in counts), k)
+    stamped = stamped_cycles(session, cycle_ids=wanted, k=k, tree=tree)
+    unstamped = [c for c in wanted if c not in stamped]
+    decided: Decided = {}
+    if unstamped:
+        counts = session.execute(
+            select(
+                ItemAggregate.team_id,
+                ItemAggregate.cycle_id,
+                ItemAggregate.item_id,
+                ItemAggregate.n,
+            ).where(ItemAggregate.cycle_id.in_(unstamped))
+        )
+        decided = hidden_by_cell(tree.parents, (((c, i), g, n) for g, c, i, n in counts), k)
+    table = ItemAggregate.__table__
     found = session.execute(
-        select(ItemAggregate, Item)
-        .join(Item, Item.id == ItemAggregate.item_id)
-        .where(ItemAggregate.cycle_id.in_(wanted), ItemAggregate.team_id.in_(list(team_ids)))
-    ).tuples()
+        select(table, Item.code, Item.version, Item.wording, Item.theme)
+        .join(Item, Item.id == table.c.item_id)
+        .where(table.c.cycle_id.in_(wanted), table.c.team_id.in_(list(team_ids)))
+    )
     rows = []
-    for agg, item in found:
-        shown = agg.team_id not in hidden.get((agg.cycle_id, agg.item_id), _NONE)
+    for agg in found:
+        if agg.cycle_id in stamped:
+            shown = not agg.suppressed
+        else:
+            shown = agg.team_id not in decided.get((agg.cycle_id, agg.item_id), _NONE)
+        distribution = agg.distribution
         rows.append(
             ItemRow(
                 team_id=agg.team_id,
                 cycle_id=agg.cycle_id,
-                item_code=item.code,
-                item_version=item.version,
-                wording=item.wording,
-                theme=item.theme,
+                item_code=agg.code,
+                item_version=agg.version,
+                wording=agg.wording,
+                theme=agg.theme,
                 n=agg.n if shown else None,
-                distribution={int(v): int(c) for v, c in agg.distribution.items()}
-                if shown
-                else None,
+                distribution={int(v): int(c) for v, c in distribution.items()} if shown else None,
                 top2_pct=_pct(agg.top2_pct) if shown else None,
                 suppressed=not shown,
             )
@@ -392,7 +423,7 @@ def compare_rows(
     if len(chain) < 2:
         return rows
     root = chain[-1]
-    aggregates, hidden, _ = _theme_cells(
+    aggregates, hidden = _theme_cells(
         session, cycle_ids=[cycle_id], k=k, tree=tree, team_ids={team_id, root}
     )
     names = _names(session)
@@ -404,10 +435,8 @@ def compare_rows(
             continue
         visible = (
             team is not None
-            and root not in hidden.get((cycle_id, theme), _NONE)
-            and team_vs_rest(
-                team.n, org.n, k, team_hidden=team_id in hidden.get((cycle_id, theme), _NONE)
-            )
+            and not hidden(root, cycle_id, theme)
+            and team_vs_rest(team.n, org.n, k, team_hidden=hidden(team_id, cycle_id, theme))
         )
         rest = rest_of_organisation(org, team) if visible and team is not None else None
         row = _theme_row(

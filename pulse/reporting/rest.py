@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import math
+from typing import Any, TypeAlias
 
 from scipy import stats as sps
+from sqlalchemy import Row
 
 from pulse.reporting.models import ThemeAggregate
 from pulse.stats import wilson_interval
 
+# A stored aggregate, as an entity or as a plain row of its table.
+ThemeFigures: TypeAlias = ThemeAggregate | Row[Any]
 
-def _sum_of_squares(agg: ThemeAggregate) -> float:
+
+def _sum_of_squares(agg: ThemeFigures) -> float:
     mean = agg.mean or 0.0
     spread = 0.0 if agg.n < 2 or agg.sd is None else (agg.n - 1) * agg.sd**2
     return spread + agg.n * mean**2
 
 
-def rest_of_organisation(org: ThemeAggregate, team: ThemeAggregate) -> ThemeAggregate | None:
+def rest_of_organisation(org: ThemeFigures, team: ThemeFigures) -> ThemeAggregate | None:
     """A transient aggregate for the organisation minus the team, from the stored sums.
 
     The organisation's figure covers the team's respondents, so count, sum, sum of squares

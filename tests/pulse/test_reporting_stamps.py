@@ -1,0 +1,190 @@
+"""Suppression decided at aggregation time: stamped reads equal reads decided on the spot."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pulse.delivery.models import Invitation
+from pulse.people.models import Person
+from pulse.reporting.aggregation import aggregate_dirty, rebuild_all
+from pulse.reporting.compute import TeamTree
+from pulse.reporting.models import SuppressionStamp
+from pulse.reporting.queries import compare_rows, item_rows, participation_rows, theme_rows
+from pulse.reporting.stamps import forget_stamps, stamp_cycles, stamped_cycles, unstamped_cycles
+from pulse.surveys.models import Cycle
+from pulse.teams.models import Team
+from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
+
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+
+
+def _respond(session: Session, cycle: Cycle, team: Team, count: int, seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(count):
+        answer(session, cycle, team, {ci.item.code: rng.randint(1, 5) for ci in cycle.items})
+
+
+def _invite(session: Session, cycle: Cycle, team: Team, count: int) -> None:
+    for i in range(count):
+        person = Person(email=f"{team.name}.{cycle.id}.{i}@example.org".lower(), name=team.name)
+        session.add(person)
+        session.flush()
+        session.add(Invitation(cycle_id=cycle.id, person_id=person.id, team_id=team.id))
+
+
+def _everything(session: Session, *, teams: dict[str, Team], k: int) -> dict[str, Any]:
+    """Every report the dashboard and the export give, for every group and cycle."""
+    ids = {t.id for t in teams.values()}
+    cycles = sorted(session.scalars(select(Cycle.id)))
+    return {
+        "themes": theme_rows(session, team_ids=ids, threshold=k),
+        "participation": participation_rows(session, team_ids=ids, threshold=k),
+        "items": item_rows(session, team_ids=ids, threshold=k, cycle_ids=cycles),
+        "compare": [
+            compare_rows(session, team_id=t.id, cycle_id=c, threshold=k)
+            for t in teams.values()
+            for c in cycles
+        ],
+    }
+
+
+def _decided_on_read(session: Session, *, teams: dict[str, Team], k: int) -> dict[str, Any]:
+    """The same reports with every stamp ignored: decided from the counts on this read."""
+    nested = session.begin_nested()
+    forget_stamps(session, cycle_ids=None)
+    reports = _everything(session, teams=teams, k=k)
+    nested.rollback()
+    return reports
+
+
+def _org(session: Session, seed: int) -> tuple[dict[str, Team], list[Cycle]]:
+    """Teams of every size around k = 5 in two departments, over two cycles."""
+    rng = random.Random(seed)
+    names = {f"T{i}": (f"D{i % 2}", 0) for i in range(6)}
+    teams = make_tree(session, names)
+    cycles = [make_cycle(session, sequence=s, schedule=None) for s in range(2)]
+    for c, cycle in enumerate(cycles):
+        for i, name in enumerate(names):
+            size = rng.choice([0, 1, 3, 4, 5, 6, 9])
+            _invite(session, cycle, teams[name], size + rng.choice([0, 1, 2]))
+            _respond(session, cycle, teams[name], size, seed=seed * 100 + c * 10 + i)
+    session.commit()
+    return teams, cycles
+
+
+@BOTH
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_stamped_reports_equal_reports_decided_on_read(session: Session, seed: int) -> None:
+    teams, cycles = _org(session, seed)
+    rebuild_all(session, threshold=5)
+    session.commit()
+    tree = TeamTree.load(session)
+    assert stamped_cycles(session, cycle_ids=[c.id for c in cycles], k=5, tree=tree) == {
+        c.id for c in cycles
+    }
+    stamped = _everything(session, teams=teams, k=5)
+    assert stamped == _decided_on_read(session, teams=teams, k=5)
+    # Something is hidden and something shown, or the comparison proves little.
+    flags = [row.suppressed for row in stamped["themes"]]
+    assert any(flags) and not all(flags)
+
+
+@BOTH
+def test_boundary_k_minus_one_and_k_from_the_stamp(session: Session) -> None:
+    sizes = {"Four": ("D1", 4), "Eight": ("D1", 8), "Nine": ("D1", 9), "Five": ("D2", 5)}
+    teams = make_tree(session, {name: (dept, 0) for name, (dept, _) in sizes.items()})
+    cycle = make_cycle(session)
+    for seed, (name, (_, size)) in enumerate(sizes.items()):
+        _invite(session, cycle, teams[name], size)
+        _respond(session, cycle, teams[name], size, seed)
+    session.commit()
+    rebuild_all(session, threshold=5)
+    session.commit()
+    assert session.get(SuppressionStamp, cycle.id) is not None
+    ids = {t.id for t in teams.values()}
+    rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
+    # n = k − 1: hidden, with no figure at all.
+    four = rows[("Four", "safety")]
+    assert four.suppressed and (four.n, four.mean, four.ci_low) == (None, None, None)
+    # D1 (21) minus Nine (9) and Eight (8) would give Four away: Eight is hidden too.
+    assert rows[("Eight", "safety")].suppressed
+    assert rows[("Nine", "safety")].n == 9 and rows[("D1", "safety")].n == 21
+    # n = k: shown, alone in its department.
+    assert rows[("Five", "safety")].n == 5 and rows[("D2", "safety")].n == 5
+    taking_part = {r.team: r for r in participation_rows(session, team_ids=ids, threshold=5)}
+    assert taking_part["Four"].invited is None and taking_part["Eight"].invited is None
+    assert taking_part["Five"].invited == 5 and taking_part["D1"].invited == 21
+    assert _everything(session, teams=teams, k=5) == _decided_on_read(session, teams=teams, k=5)
+
+
+@BOTH
+def test_a_new_threshold_is_applied_before_anything_restamps(session: Session) -> None:
+    teams = make_tree(session, {"Four": ("D1", 0), "Six": ("D1", 0), "Seven": ("D2", 0)})
+    cycle = make_cycle(session)
+    for seed, (name, size) in enumerate((("Four", 4), ("Six", 6), ("Seven", 7))):
+        _respond(session, cycle, teams[name], size, seed)
+    session.commit()
+    rebuild_all(session, threshold=5)
+    session.commit()
+    ids = {t.id for t in teams.values()}
+    tree = TeamTree.load(session)
+    assert stamped_cycles(session, cycle_ids=[cycle.id], k=4, tree=tree) == set()
+    assert unstamped_cycles(session, k=4, tree=tree) == [cycle.id]
+    lower = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=4)}
+    assert lower[("Four", "safety")].n == 4  # shown at k = 4 although stamped at k = 5
+    higher = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=7)}
+    assert higher[("Six", "safety")].suppressed and higher[("Seven", "safety")].n == 7
+    # Restamping at the new k gives the very reports read before it.
+    stamp_cycles(session, cycle_ids=[cycle.id], threshold=7, tree=tree)
+    assert stamped_cycles(session, cycle_ids=[cycle.id], k=7, tree=tree) == {cycle.id}
+    again = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=7)}
+    assert again == higher
+
+
+@BOTH
+def test_moving_a_team_voids_the_stamps_until_restamped(session: Session) -> None:
+    teams = make_tree(session, {"A": ("D1", 0), "B": ("D1", 0), "C": ("D2", 0)})
+    cycle = make_cycle(session)
+    for seed, (name, size) in enumerate((("A", 5), ("B", 7), ("C", 4))):
+        _respond(session, cycle, teams[name], size, seed)
+    session.commit()
+    rebuild_all(session, threshold=5)
+    session.commit()
+    teams["C"].parent_id = teams["D1"].id
+    session.commit()
+    tree = TeamTree.load(session)
+    assert stamped_cycles(session, cycle_ids=[cycle.id], k=5, tree=tree) == set()
+    ids = {t.id for t in teams.values()}
+    before = _everything(session, teams=teams, k=5)
+    assert before == _decided_on_read(session, teams=teams, k=5)
+    stamp_cycles(session, cycle_ids=[cycle.id], threshold=5, tree=tree)
+    assert _everything(session, teams=teams, k=5) == before
+    rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
+    assert rows[("C", "safety")].suppressed
+
+
+@BOTH
+def test_an_incremental_run_restamps_its_cycle(session: Session) -> None:
+    teams = make_tree(session, {"A": ("D1", 0), "B": ("D1", 0), "C": ("D1", 0)})
+    cycle = make_cycle(session)
+    for seed, (name, size) in enumerate((("A", 4), ("B", 6), ("C", 9))):
+        _respond(session, cycle, teams[name], size, seed)
+    aggregate_dirty(session, threshold=5)
+    session.commit()
+    ids = {t.id for t in teams.values()}
+    rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
+    assert rows[("A", "safety")].suppressed and rows[("B", "safety")].suppressed
+    # A fifth answer from A: the next run shows A and, with it, B.
+    _respond(session, cycle, teams["A"], 1, seed=99)
+    aggregate_dirty(session, threshold=5)
+    session.commit()
+    stamp = session.get(SuppressionStamp, cycle.id)
+    assert stamp is not None and stamp.threshold == 5
+    rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
+    assert rows[("A", "safety")].n == 5 and rows[("B", "safety")].n == 6
+    assert _everything(session, teams=teams, k=5) == _decided_on_read(session, teams=teams, k=5)
