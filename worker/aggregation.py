@@ -22,6 +22,7 @@ from sqlalchemy import select
 from pulse.organisation.service import threshold as org_threshold
 from pulse.reporting.aggregation import aggregate_dirty as run_aggregate_dirty
 from pulse.reporting.aggregation import finalise_cycle as run_finalise_cycle
+from pulse.reporting.stamps import restamp_stale
 from pulse.surveys.models import Cycle
 from webapp.extensions import db
 
@@ -95,7 +96,8 @@ def finalise_cycle(cycle_id: int) -> bool:
 
 @shared_task(name="worker.aggregation.sweep", ignore_result=True)
 def sweep() -> dict[str, Any]:
-    """Catch up: aggregate anything dirty and finalise closed cycles not finalised yet."""
+    """Catch up: aggregate anything dirty, finalise closed cycles not finalised yet, and
+    stamp suppression again where the threshold or the tree changed."""
     processed = _drain()
     pending = list(
         db.session.scalars(
@@ -106,4 +108,16 @@ def sweep() -> dict[str, Any]:
     )
     db.session.rollback()
     finalised = [cycle_id for cycle_id in pending if finalise_cycle(cycle_id)]
-    return {"aggregated": processed, "finalised": finalised}
+    return {"aggregated": processed, "finalised": finalised, "restamped": _restamp()}
+
+
+def _restamp() -> list[int]:
+    # After a new threshold or a change to the tree, reports decide suppression on every read
+    # until the cycles are stamped again for what is in force now.
+    try:
+        cycles = restamp_stale(db.session, threshold=_threshold())
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return cycles

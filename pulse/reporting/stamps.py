@@ -33,6 +33,7 @@ from pulse.reporting.models import (
     ThemeAggregate,
 )
 from pulse.reporting.suppression import hidden_by_cell
+from pulse.surveys.models import Cycle
 
 Hidden = Callable[[int, int, Hashable], bool]
 
@@ -195,6 +196,26 @@ def _write_stamps(session: Session, *, cycles: list[int], k: int, key: str, now:
             },
         )
     )
+
+
+def restamp_stale(session: Session, *, threshold: int) -> list[int]:
+    """Stamp every cycle whose flags do not hold for k and the tree now; returns those cycles.
+
+    Takes the same per-cycle write lock as an aggregation run, so a run writing one of these
+    cycles meanwhile stamps it either before (and this recomputes it) or after this.
+    """
+    k = validate_threshold(threshold)
+    tree = TeamTree.load(session)
+    cycles = unstamped_cycles(session, k=k, tree=tree)
+    if cycles:
+        session.execute(
+            update(Cycle)
+            .where(Cycle.id.in_(cycles))
+            .values(status=Cycle.status)
+            .execution_options(synchronize_session=False)
+        )
+        stamp_cycles(session, cycle_ids=cycles, threshold=k, tree=tree)
+    return cycles
 
 
 def forget_stamps(session: Session, *, cycle_ids: Collection[int] | None) -> None:

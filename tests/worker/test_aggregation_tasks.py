@@ -15,8 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Answer, Response
+from pulse.organisation.service import update_settings
 from pulse.reporting.dirty import mark_dirty
-from pulse.reporting.models import DirtyTeamCycle, ThemeAggregate
+from pulse.reporting.models import DirtyTeamCycle, SuppressionStamp, ThemeAggregate
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
@@ -157,3 +158,28 @@ def test_finalise_and_sweep_on_the_worker(session: Session, celery_worker: Celer
         return _dirty(session) == 0 and done is not None and done.finalised_at is not None
 
     assert wait_for(swept)
+
+
+def test_the_sweep_stamps_cycles_again_after_the_threshold_changes(
+    session: Session, celery_worker: Celery
+) -> None:
+    cycle = _survey(session, teams=2, per_team=4)
+    celery_worker.send_task("worker.aggregation.aggregate_dirty")
+    assert wait_for(lambda: _aggregates(session, cycle.id) == 9)
+
+    def stamped_at() -> int | None:
+        session.expire_all()
+        session.rollback()
+        stamp = session.get(SuppressionStamp, cycle.id)
+        return None if stamp is None else stamp.threshold
+
+    assert wait_for(lambda: stamped_at() == 5)
+    # Four each: hidden at k = 5; at k = 4 the sweep stamps what the reports then show.
+    update_settings(session, threshold=4)
+    session.commit()
+    celery_worker.send_task("worker.aggregation.sweep")
+    assert wait_for(lambda: stamped_at() == 4)
+    shown = session.scalars(
+        select(ThemeAggregate.suppressed).where(ThemeAggregate.cycle_id == cycle.id)
+    ).all()
+    assert shown and not any(shown)
