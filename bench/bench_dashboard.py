@@ -1,8 +1,12 @@
 """Dashboard callbacks vs the bare ceiling: the raw aggregate query plus json.dumps of its rows.
 
-200 teams (in 10 departments) × 52 cycles of aggregates are inserted directly; each main
-callback runs as Dash would, in a request with a signed-in admin, and its p95 is compared with
-the p95 of selecting the same aggregate rows with plain SQL and serialising them to JSON.
+200 teams (in 10 departments) × 52 cycles of aggregates are inserted directly and stamped as an
+aggregation run would; each main callback runs as Dash would: in a request of a signed-in admin,
+and its output serialised to JSON with the encoder Dash uses. Its p95 is compared with the p95
+of selecting the same aggregate rows with plain SQL and serialising them with json.dumps, in the
+same kind of request: a fresh request context with the user loaded and signed in, which every
+callback request costs whatever it does (its own p95 is printed too, and so is the ratio without
+it on either side).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 
 from flask import Flask
 from flask_login import login_user
+from plotly.io.json import to_json_plotly
 from sqlalchemy import insert, select, text
 
 from pulse.config import Settings
@@ -26,7 +31,9 @@ from pulse.db import make_engine, make_session_factory
 from pulse.instrument import THEMES
 from pulse.migrate import upgrade
 from pulse.people.service import create_user
+from pulse.reporting.compute import TeamTree
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
+from pulse.reporting.stamps import stamp_cycles
 from pulse.surveys.bank import sync_item_bank
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Item
@@ -129,6 +136,10 @@ def _seed(url: str) -> dict[str, Any]:
         session.execute(insert(ThemeAggregate), themes)
         session.execute(insert(Participation), participation)
         session.execute(insert(ItemAggregate), item_rows)
+        # What an aggregation run does after writing: decide and stamp each cycle's suppression.
+        stamp_cycles(
+            session, cycle_ids=[c.id for c in cycles], threshold=5, tree=TeamTree.load(session)
+        )
         create_user(
             session, email="bench.admin@example.org", password="bench-password-123", role="admin"
         )
@@ -212,7 +223,7 @@ def main() -> None:
         cases = [
             (
                 "overview (211 groups × 3 themes, one cycle)",
-                in_request(lambda: callbacks.render_overview(cycle)),
+                in_request(lambda: to_json_plotly(callbacks.render_overview(cycle))),
                 _raw(
                     app,
                     "SELECT a.*, t.name FROM theme_aggregates a JOIN teams t ON t.id = a.team_id "
@@ -223,7 +234,7 @@ def main() -> None:
             ),
             (
                 "team view (52 cycles: themes, anchors, participation, actions)",
-                in_request(lambda: callbacks.render_team(team)),
+                in_request(lambda: to_json_plotly(callbacks.render_team(team))),
                 _raw(
                     app,
                     "SELECT a.*, c.opens_at FROM theme_aggregates a JOIN cycles c "
@@ -240,7 +251,7 @@ def main() -> None:
             ),
             (
                 "items (18 items, one cycle)",
-                in_request(lambda: callbacks.render_items(team, cycle)),
+                in_request(lambda: to_json_plotly(callbacks.render_items(team, cycle))),
                 _raw(
                     app,
                     "SELECT i.*, m.code, m.wording FROM item_aggregates i JOIN items m ON "
@@ -252,7 +263,7 @@ def main() -> None:
             ),
             (
                 "compare (team, department, organisation)",
-                in_request(lambda: callbacks.render_compare(team, cycle)),
+                in_request(lambda: to_json_plotly(callbacks.render_compare(team, cycle))),
                 _raw(
                     app,
                     f"SELECT * FROM theme_aggregates WHERE cycle_id = :c AND team_id IN ({groups})",
@@ -262,7 +273,7 @@ def main() -> None:
             ),
             (
                 "cycle picker (52 cycles)",
-                in_request(lambda: callbacks.team_cycle_options(team)),
+                in_request(lambda: to_json_plotly(callbacks.team_cycle_options(team))),
                 _raw(
                     app,
                     "SELECT DISTINCT c.id, c.opens_at, c.status FROM cycles c JOIN "
@@ -273,18 +284,25 @@ def main() -> None:
                 None,
             ),
         ]
-        print(f"{'callback':<66} {'p95 ms':>8} {'ceiling ms':>11} {'ratio':>6}")
+        scaffold = _time(in_request(lambda: None))
+        print(
+            "request scaffolding alone (fresh request, user loaded, signed in): "
+            f"{scaffold * 1000:.2f} ms p95"
+        )
+        print(f"{'callback':<62} {'p95 ms':>7} {'ceiling ms':>10} {'ratio':>6} {'bare ratio':>10}")
         failed = False
         for name, ours, raw, extra in cases:
             ceiling_calls = [raw] + ([extra] if extra else [])
             ours_p95 = _time(ours)
-            ceiling_p95 = _time(lambda calls=ceiling_calls: [c() for c in calls])
+            ceiling_p95 = _time(in_request(lambda calls=ceiling_calls: [c() for c in calls]))
             ratio = ours_p95 / ceiling_p95
+            # The same comparison with the request scaffolding taken off both sides.
+            bare = max(ours_p95 - scaffold, 0.0) / max(ceiling_p95 - scaffold, 1e-6)
             failed |= ratio > LIMIT
             verdict = "ok" if ratio <= LIMIT else f"OVER {LIMIT:.0f}×"
             print(
-                f"{name:<66} {ours_p95 * 1000:8.1f} {ceiling_p95 * 1000:11.1f} "
-                f"{ratio:6.2f} {verdict}"
+                f"{name:<62} {ours_p95 * 1000:7.1f} {ceiling_p95 * 1000:10.1f} "
+                f"{ratio:6.2f} {bare:10.2f} {verdict}"
             )
         app.extensions["pulse.db"][0].dispose()
         print("target: each ratio ≤ 3.0" + (" — NOT MET" if failed else " — met"))

@@ -36,8 +36,8 @@ class Viewer:
         cycle_id = parse_id(value)
         if cycle_id is None or team_id not in self.team_ids:
             return None
-        known = {c.id for c in source.cycles_for(db.session, team_ids=[team_id])}
-        return cycle_id if cycle_id in known else None
+        known = source.was_surveyed(db.session, team_id=team_id, cycle_id=cycle_id)
+        return cycle_id if known else None
 
 
 def parse_id(value: object) -> int | None:

@@ -11,7 +11,6 @@ from datetime import date
 from typing import Any
 
 import dash
-import plotly.graph_objects as go
 from dash import Input, Output, State, html, no_update
 
 from dashboard import figures, panels, source
@@ -46,7 +45,7 @@ def overview_cycle_options(viewer: Viewer) -> tuple[list[dict[str, Any]], int | 
     return [{"label": cycle_label(c), "value": c.id} for c in cycles], latest
 
 
-def render_overview(cycle_value: object) -> tuple[go.Figure, html.Div, dict[str, int]]:
+def render_overview(cycle_value: object) -> tuple[figures.Figure, html.Div, dict[str, int]]:
     """The heatmap of the viewer's teams × themes, the participation table, row label → id."""
     viewer = current_viewer()
     if viewer is None or not viewer.team_ids:
@@ -160,7 +159,7 @@ def anchor_series(
 # --- items, comments, compare ---------------------------------------------------------------
 
 
-def render_items(team_value: object, cycle_value: object) -> tuple[go.Figure, Any]:
+def render_items(team_value: object, cycle_value: object) -> tuple[figures.Figure, Any]:
     """The stacked 1–5 distribution and favourable % per item for one team and cycle."""
     viewer = current_viewer()
     team_id = viewer.team(team_value) if viewer else None
@@ -185,7 +184,7 @@ def render_comments(team_value: object, cycle_value: object) -> Any:
     return panels.comment_list(rows, viewer.k)
 
 
-def render_compare(team_value: object, cycle_value: object) -> tuple[go.Figure, Any]:
+def render_compare(team_value: object, cycle_value: object) -> tuple[figures.Figure, Any]:
     """The team against its department and the organisation, complementary suppression applied."""
     viewer = current_viewer()
     team_id = viewer.team(team_value) if viewer else None

@@ -1,4 +1,10 @@
-"""Plotly figures built from plain column arrays of reporting rows (one trace per series)."""
+"""Plotly figures as plain dicts, built from column arrays of reporting rows.
+
+Dash sends a figure to the browser as JSON whatever it is built from, and plotly.js lays it
+out; building plotly.graph_objects first would validate every property of every trace in
+Python on each callback, which costs more than reading the aggregates. So figures are the
+dicts plotly.js reads, one trace per series, with numpy arrays for the data.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +13,6 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from pulse.instrument import SCALE_LABELS, THEME_HIGHER_IS_BETTER, THEME_LABELS, THEMES
 
@@ -25,6 +29,8 @@ NO_DATA_GREY = "#d9d9d9"
 SCALE_COLOURS = ("#b35806", "#f1a340", "#e0e0e0", "#998ec3", "#542788")
 FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
 
+Figure = dict[str, Any]
+
 
 def columns(rows: Sequence[Any], *fields: str) -> dict[str, np.ndarray]:
     """Turn rows (dataclasses) into one numpy array per field; None becomes NaN for numbers."""
@@ -38,10 +44,9 @@ def columns(rows: Sequence[Any], *fields: str) -> dict[str, np.ndarray]:
     return data
 
 
-def empty_figure(message: str) -> go.Figure:
+def empty_figure(message: str) -> Figure:
     """A blank figure carrying one readable message (no data, not allowed, nothing chosen)."""
-    figure = go.Figure()
-    figure.update_layout(
+    layout = dict(
         xaxis={"visible": False},
         yaxis={"visible": False},
         annotations=[
@@ -58,7 +63,7 @@ def empty_figure(message: str) -> go.Figure:
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         plot_bgcolor="white",
     )
-    return figure
+    return {"data": [], "layout": layout}
 
 
 def _fmt(values: np.ndarray, pattern: str) -> np.ndarray:
@@ -67,7 +72,7 @@ def _fmt(values: np.ndarray, pattern: str) -> np.ndarray:
 
 def overview_heatmap(
     rows: Sequence[Any], team_labels: dict[int, str], team_order: Sequence[int], k: int
-) -> go.Figure:
+) -> Figure:
     """Teams × themes for one cycle: colour = score, text = mean and 95% interval."""
     if not team_order:
         return empty_figure("No results for your teams yet.")
@@ -113,7 +118,7 @@ def overview_heatmap(
     theme_names = np.repeat(np.array(labels, dtype=object)[None, :], len(team_order), axis=0)
     custom = np.dstack([ids, hover_change, theme_names])
     hover = "%{y}<br>%{customdata[2]}: %{text}<br>%{customdata[1]}<extra></extra>"
-    figure = go.Figure()
+    data = []
     # Safety and learning share a "higher is better" bar; the AI concern index gets its own,
     # reversed so that the worse end is the same dark colour, and says so in its title.
     good = [j for j, t in enumerate(THEMES) if THEME_HIGHER_IS_BETTER[t]]
@@ -123,30 +128,31 @@ def overview_heatmap(
         (good, "Score<br>higher =<br>better", False, 1.01),
         (concern, "AI<br>concern<br>higher =<br>worse", True, 1.12),
     ):
-        figure.add_trace(
-            go.Heatmap(
-                z=z[:, idx],
-                x=idx,
-                y=y,
-                text=text[:, idx],
-                texttemplate="%{text}",
-                customdata=custom[:, idx, :],
-                hovertemplate=hover,
-                colorscale=SCORE_SCALE,
-                reversescale=reverse,
-                zmin=1,
-                zmax=5,
-                xgap=3,
-                ygap=3,
-                colorbar={
+        data.append(
+            {
+                "type": "heatmap",
+                "z": z[:, idx],
+                "x": idx,
+                "y": y,
+                "text": text[:, idx],
+                "texttemplate": "%{text}",
+                "customdata": custom[:, idx, :],
+                "hovertemplate": hover,
+                "colorscale": SCORE_SCALE,
+                "reversescale": reverse,
+                "zmin": 1,
+                "zmax": 5,
+                "xgap": 3,
+                "ygap": 3,
+                "colorbar": {
                     "title": {"text": title, "side": "top"},
                     "x": x_bar,
                     "len": 0.9,
                     "thickness": 14,
                 },
-            )
+            }
         )
-    figure.update_layout(
+    layout = dict(
         font=FONT,
         height=max(260, 90 + 56 * len(team_order)),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
@@ -162,7 +168,7 @@ def overview_heatmap(
         },
         yaxis={"autorange": "reversed", "automargin": True, "showgrid": False},
     )
-    return figure
+    return {"data": data, "layout": layout}
 
 
 def _dates(values: np.ndarray) -> list[str]:
@@ -183,29 +189,82 @@ def _band(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[list[Any], 
     return xs, ys
 
 
+# Trends: three theme panels over a participation strip, sharing one time axis.
+_ROW_HEIGHTS = (0.28, 0.28, 0.28, 0.16)
+_ROW_SPACING = 0.06
+
+
+def _row_domains() -> list[tuple[float, float]]:
+    """Each panel's vertical extent on the page, top panel first."""
+    usable = 1.0 - _ROW_SPACING * (len(_ROW_HEIGHTS) - 1)
+    domains = []
+    top = 1.0
+    for share in _ROW_HEIGHTS:
+        height = usable * share / sum(_ROW_HEIGHTS)
+        domains.append((round(top - height, 4), round(top, 4)))
+        top -= height + _ROW_SPACING
+    return domains
+
+
+def _axis(row: int) -> str:
+    return "" if row == 1 else str(row)
+
+
+def _stacked_layout(titles: list[str]) -> dict[str, Any]:
+    """Axes and panel titles of the stacked panels; the bottom axis carries the dates."""
+    bottom = len(_ROW_HEIGHTS)
+    layout: dict[str, Any] = {"annotations": []}
+    for row, (low, high) in enumerate(_row_domains(), start=1):
+        name = _axis(row)
+        x_axis: dict[str, Any] = {
+            "anchor": f"y{name}",
+            "domain": [0.0, 1.0],
+            "showgrid": True,
+            "gridcolor": "#eeeeee",
+        }
+        if row != bottom:
+            x_axis.update(matches=f"x{bottom}", showticklabels=False)
+        layout[f"xaxis{name}"] = x_axis
+        layout[f"yaxis{name}"] = {
+            "anchor": f"x{name}",
+            "domain": [low, high],
+            "showgrid": True,
+            "gridcolor": "#eeeeee",
+            **({"range": [0, 100]} if row == bottom else {"range": [1, 5], "dtick": 1}),
+        }
+        layout["annotations"].append(
+            {
+                "text": titles[row - 1],
+                "font": {"size": 16},
+                "showarrow": False,
+                "x": 0.5,
+                "xanchor": "center",
+                "xref": "paper",
+                "y": high,
+                "yanchor": "bottom",
+                "yref": "paper",
+            }
+        )
+    return layout
+
+
 def team_trends(
     rows: Sequence[Any],
     participation: Sequence[Any],
     anchors: dict[str, tuple[list[str], list[float]]],
     actions: Sequence[Any],
     opened: dict[int, date],
-) -> go.Figure:
+) -> Figure:
     """Per theme: mean, 95% band, anchor item, flagged changes and actions; then participation."""
     titles = [
         THEME_LABELS[t] + ("" if THEME_HIGHER_IS_BETTER[t] else " (higher = more concern)")
         for t in THEMES
     ] + ["Participation (% of invited)"]
-    figure = make_subplots(
-        rows=4,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.06,
-        subplot_titles=titles,
-        row_heights=[0.28, 0.28, 0.28, 0.16],
-    )
     cols = columns(rows, "theme", "cycle_opened", "mean", "ci_low", "ci_high", "change")
     action_cols = columns(actions, "theme", "created_at", "text")
+    data: list[dict[str, Any]] = []
     for r, theme in enumerate(THEMES, start=1):
+        axes = {"xaxis": f"x{_axis(r)}", "yaxis": f"y{_axis(r)}"}
         mask = cols["theme"] == theme if rows else np.array([], dtype=bool)
         x = _dates(cols["cycle_opened"][mask]) if rows else []
         mean = cols["mean"][mask] if rows else np.array([])
@@ -215,110 +274,111 @@ def team_trends(
             cols["ci_low"][mask] if rows else np.array([]),
             cols["ci_high"][mask] if rows else np.array([]),
         )
-        figure.add_trace(
-            go.Scatter(
-                x=band_x,
-                y=band_y,
-                mode="lines",
-                line={"width": 0},
-                fill="toself",
-                fillcolor=BAND_COLOUR,
-                name="95% interval",
-                legendgroup="band",
-                showlegend=first,
-                hoverinfo="skip",
-            ),
-            row=r,
-            col=1,
+        data.append(
+            {
+                "type": "scatter",
+                **axes,
+                "x": band_x,
+                "y": band_y,
+                "mode": "lines",
+                "line": {"width": 0},
+                "fill": "toself",
+                "fillcolor": BAND_COLOUR,
+                "name": "95% interval",
+                "legendgroup": "band",
+                "showlegend": first,
+                "hoverinfo": "skip",
+            }
         )
-        figure.add_trace(
-            go.Scatter(
-                x=x,
-                y=mean,
-                mode="lines+markers",
-                name="Theme score",
-                line={"color": LINE_COLOUR, "width": 2},
-                marker={"size": 5, "color": LINE_COLOUR},
-                legendgroup="score",
-                showlegend=first,
-                hovertemplate="%{x}: %{y:.1f}<extra>theme score</extra>",
-            ),
-            row=r,
-            col=1,
+        data.append(
+            {
+                "type": "scatter",
+                **axes,
+                "x": x,
+                "y": mean,
+                "mode": "lines+markers",
+                "name": "Theme score",
+                "line": {"color": LINE_COLOUR, "width": 2},
+                "marker": {"size": 5, "color": LINE_COLOUR},
+                "legendgroup": "score",
+                "showlegend": first,
+                "hovertemplate": "%{x}: %{y:.1f}<extra>theme score</extra>",
+            }
         )
         anchor_x, anchor_y = anchors.get(theme, ([], []))
-        figure.add_trace(
-            go.Scatter(
-                x=anchor_x,
-                y=anchor_y,
-                mode="lines",
-                name="Anchor item (asked every cycle)",
-                line={"color": ANCHOR_COLOUR, "dash": "dot", "width": 1.5},
-                legendgroup="anchor",
-                showlegend=first,
-                hovertemplate="%{x}: %{y:.1f}<extra>anchor item</extra>",
-            ),
-            row=r,
-            col=1,
+        data.append(
+            {
+                "type": "scatter",
+                **axes,
+                "x": anchor_x,
+                "y": anchor_y,
+                "mode": "lines",
+                "name": "Anchor item (asked every cycle)",
+                "line": {"color": ANCHOR_COLOUR, "dash": "dot", "width": 1.5},
+                "legendgroup": "anchor",
+                "showlegend": first,
+                "hovertemplate": "%{x}: %{y:.1f}<extra>anchor item</extra>",
+            }
         )
         if rows:
             changed = mask & np.isin(cols["change"], ["up", "down"])
             direction = cols["change"][changed]
-            figure.add_trace(
-                go.Scatter(
-                    x=_dates(cols["cycle_opened"][changed]),
-                    y=cols["mean"][changed],
-                    mode="markers+text",
-                    name="Significant change",
-                    marker={
+            data.append(
+                {
+                    "type": "scatter",
+                    **axes,
+                    "x": _dates(cols["cycle_opened"][changed]),
+                    "y": cols["mean"][changed],
+                    "mode": "markers+text",
+                    "name": "Significant change",
+                    "marker": {
                         "symbol": np.where(direction == "up", "triangle-up", "triangle-down"),
                         "size": 13,
                         "color": CHANGE_COLOUR,
                     },
-                    text=np.where(direction == "up", "significant rise", "significant drop"),
-                    textposition="top center",
-                    textfont={"color": CHANGE_COLOUR},
-                    legendgroup="change",
-                    showlegend=first,
-                    hovertemplate="%{x}: %{text}<extra></extra>",
-                ),
-                row=r,
-                col=1,
+                    "text": np.where(direction == "up", "significant rise", "significant drop"),
+                    "textposition": "top center",
+                    "textfont": {"color": CHANGE_COLOUR},
+                    "legendgroup": "change",
+                    "showlegend": first,
+                    "hovertemplate": "%{x}: %{text}<extra></extra>",
+                }
             )
         if actions:
             amask = action_cols["theme"] == theme
-            figure.add_trace(
-                go.Scatter(
-                    x=[d.date().isoformat() for d in action_cols["created_at"][amask]],
-                    y=np.full(int(amask.sum()), 1.2),
-                    mode="markers",
-                    name="Team action",
-                    marker={"symbol": "diamond", "size": 11, "color": ACTION_COLOUR},
-                    text=action_cols["text"][amask],
-                    legendgroup="action",
-                    showlegend=first,
-                    hovertemplate="%{x}: %{text}<extra>action</extra>",
-                ),
-                row=r,
-                col=1,
+            data.append(
+                {
+                    "type": "scatter",
+                    **axes,
+                    "x": [d.date().isoformat() for d in action_cols["created_at"][amask]],
+                    "y": np.full(int(amask.sum()), 1.2),
+                    "mode": "markers",
+                    "name": "Team action",
+                    "marker": {"symbol": "diamond", "size": 11, "color": ACTION_COLOUR},
+                    "text": action_cols["text"][amask],
+                    "legendgroup": "action",
+                    "showlegend": first,
+                    "hovertemplate": "%{x}: %{text}<extra>action</extra>",
+                }
             )
-        figure.update_yaxes(range=[1, 5], dtick=1, row=r, col=1)
     if participation:
         pcols = columns(participation, "cycle_id", "rate")
-        figure.add_trace(
-            go.Bar(
-                x=_dates(np.array([opened.get(c) for c in pcols["cycle_id"]], dtype=object)),
-                y=pcols["rate"],
-                marker={"color": "#999999"},
-                name="Participation",
-                showlegend=False,
-                hovertemplate="%{x}: %{y:.0f}%<extra>participation</extra>",
-            ),
-            row=4,
-            col=1,
+        bottom = _axis(len(_ROW_HEIGHTS))
+        data.append(
+            {
+                "type": "bar",
+                "xaxis": f"x{bottom}",
+                "yaxis": f"y{bottom}",
+                "x": _dates(np.array([opened.get(c) for c in pcols["cycle_id"]], dtype=object)),
+                "y": pcols["rate"],
+                "marker": {"color": "#999999"},
+                "name": "Participation",
+                "showlegend": False,
+                "hovertemplate": "%{x}: %{y:.0f}%<extra>participation</extra>",
+            }
         )
-    figure.update_yaxes(range=[0, 100], row=4, col=1)
-    figure.update_layout(
+    layout = _stacked_layout(titles)
+    layout.update(
         font=FONT,
         height=860,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
@@ -326,12 +386,10 @@ def team_trends(
         plot_bgcolor="white",
         hovermode="closest",
     )
-    figure.update_xaxes(showgrid=True, gridcolor="#eeeeee")
-    figure.update_yaxes(showgrid=True, gridcolor="#eeeeee")
-    return figure
+    return {"data": data, "layout": layout}
 
 
-def item_distribution(items: Sequence[Any], k: int) -> go.Figure:
+def item_distribution(items: Sequence[Any], k: int) -> Figure:
     """One stacked bar per item: the share of each answer 1–5; hidden items read as such."""
     if not items:
         return empty_figure("No item results for this cycle.")
@@ -343,76 +401,77 @@ def item_distribution(items: Sequence[Any], k: int) -> go.Figure:
     shares = np.divide(counts * 100, totals, out=np.full_like(counts, np.nan), where=totals > 0)
     hidden = np.array([i.suppressed for i in items], dtype=bool)
     shares[hidden] = np.nan
-    figure = go.Figure()
-    for v in range(1, 6):
-        figure.add_trace(
-            go.Bar(
-                y=labels,
-                x=shares[:, v - 1],
-                orientation="h",
-                name=SCALE_LABELS[v],
-                marker={"color": SCALE_COLOURS[v - 1]},
-                hovertemplate="%{y}<br>" + SCALE_LABELS[v] + ": %{x:.0f}%<extra></extra>",
-            )
-        )
-    figure.add_trace(
-        go.Scatter(
-            y=np.array(labels, dtype=object)[hidden],
-            x=np.full(int(hidden.sum()), 50),
-            mode="text",
-            text=f"fewer than {k} responses",
-            showlegend=False,
-            hoverinfo="skip",
-        )
+    data: list[dict[str, Any]] = [
+        {
+            "type": "bar",
+            "y": labels,
+            "x": shares[:, v - 1],
+            "orientation": "h",
+            "name": SCALE_LABELS[v],
+            "marker": {"color": SCALE_COLOURS[v - 1]},
+            "hovertemplate": "%{y}<br>" + SCALE_LABELS[v] + ": %{x:.0f}%<extra></extra>",
+        }
+        for v in range(1, 6)
+    ]
+    data.append(
+        {
+            "type": "scatter",
+            "y": np.array(labels, dtype=object)[hidden],
+            "x": np.full(int(hidden.sum()), 50),
+            "mode": "text",
+            "text": f"fewer than {k} responses",
+            "showlegend": False,
+            "hoverinfo": "skip",
+        }
     )
-    figure.update_layout(
+    layout = dict(
         barmode="stack",
         font=FONT,
         height=max(260, 70 + 44 * len(items)),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"range": [0, 100], "title": "% of answers"},
+        xaxis={"range": [0, 100], "title": {"text": "% of answers"}},
         yaxis={"autorange": "reversed", "automargin": True},
         legend={"orientation": "h", "y": 1.08},
         plot_bgcolor="white",
     )
-    return figure
+    return {"data": data, "layout": layout}
 
 
-def compare_points(rows: Sequence[Any]) -> go.Figure:
+def compare_points(rows: Sequence[Any]) -> Figure:
     """Team vs its department and the organisation: mean with 95% interval per theme."""
     if not rows:
         return empty_figure("No comparison available for this cycle.")
     # Grouped by name: "Rest of organisation" shares the organisation's id.
     cols = columns(rows, "team", "theme", "mean", "ci_low", "ci_high")
-    figure = go.Figure()
     palette = ("#0072B2", "#E69F00", "#56B4E9", "#999999")
-    seen = list(dict.fromkeys(cols["team"]))
-    for index, group in enumerate(seen):
+    data = []
+    for index, group in enumerate(dict.fromkeys(cols["team"])):
         mask = cols["team"] == group
         mean = cols["mean"][mask]
-        figure.add_trace(
-            go.Scatter(
-                x=[THEME_LABELS.get(t, t) for t in cols["theme"][mask]],
-                y=mean,
-                error_y={
+        data.append(
+            {
+                "type": "scatter",
+                "x": [THEME_LABELS.get(t, t) for t in cols["theme"][mask]],
+                "y": mean,
+                "error_y": {
                     "type": "data",
                     "symmetric": False,
                     "array": cols["ci_high"][mask] - mean,
                     "arrayminus": mean - cols["ci_low"][mask],
                 },
-                mode="markers",
-                marker={"size": 12, "color": palette[index % len(palette)]},
-                name=str(group),
-                hovertemplate="%{x}: %{y:.1f}<extra>%{fullData.name}</extra>",
-            )
+                "mode": "markers",
+                "marker": {"size": 12, "color": palette[index % len(palette)]},
+                "name": str(group),
+                "hovertemplate": "%{x}: %{y:.1f}<extra>%{fullData.name}</extra>",
+            }
         )
-    figure.update_layout(
+    layout = dict(
         scattermode="group",
         font=FONT,
         height=380,
-        yaxis={"range": [1, 5], "title": "Mean (1–5)"},
+        yaxis={"range": [1, 5], "title": {"text": "Mean (1–5)"}},
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         plot_bgcolor="white",
         legend={"orientation": "h", "y": 1.12},
     )
-    return figure
+    return {"data": data, "layout": layout}

@@ -14,6 +14,7 @@ from pulse.reporting.queries import (
     latest_closed_cycle_id,
     participation_rows,
     theme_rows,
+    was_surveyed,
 )
 
 
@@ -37,4 +38,5 @@ __all__ = [
     "latest_closed_cycle_id",
     "participation_rows",
     "theme_rows",
+    "was_surveyed",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +37,8 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     return mean, float(low), float(high)
 
 
+# Pure in its arguments and asked again for the same few counts on every report.
+@lru_cache(maxsize=4096)
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Return the Wilson score interval (no continuity correction) for a proportion."""
     _check_confidence(confidence)

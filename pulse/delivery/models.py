@@ -19,6 +19,8 @@ class Invitation(Base):
     __table_args__ = (
         UniqueConstraint("cycle_id", "person_id"),
         Index("ix_invitations_cycle_state", "cycle_id", "delivery_state"),
+        # Which cycles a team was surveyed in, for the dashboard's pickers and id checks.
+        Index("ix_invitations_team_cycle", "team_id", "cycle_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -55,6 +56,7 @@ __all__ = [
     "latest_closed_cycle_id",
     "participation_rows",
     "theme_rows",
+    "was_surveyed",
 ]
 
 
@@ -164,11 +166,11 @@ def _theme_cells(
     return aggregates, hidden
 
 
-def _surveyed(
+def _invited(
     session: Session, *, team_ids: Collection[int], cycle_ids: Collection[int]
 ) -> set[tuple[int, int]]:
-    """(team, cycle) pairs a report row is due for: invited there, or with aggregates."""
-    pairs: set[tuple[int, int]] = set(
+    """(team, cycle) pairs with participation counts: invited there, answered or not."""
+    return set(
         session.execute(
             select(Participation.team_id, Participation.cycle_id).where(
                 Participation.team_id.in_(list(team_ids)),
@@ -176,17 +178,6 @@ def _surveyed(
             )
         )
     )
-    pairs.update(
-        session.execute(
-            select(ThemeAggregate.team_id, ThemeAggregate.cycle_id)
-            .where(
-                ThemeAggregate.team_id.in_(list(team_ids)),
-                ThemeAggregate.cycle_id.in_(list(cycle_ids)),
-            )
-            .distinct()
-        )
-    )
-    return pairs
 
 
 def _cycles(
@@ -211,23 +202,25 @@ def _cycles(
     return list(session.scalars(query))
 
 
-def theme_rows(
+@dataclass(frozen=True)
+class _ThemeReport:
+    rows: list[ThemeRow]
+    aggregates: dict[tuple[int, int, str], Row[Any]]
+    hidden: IsHidden
+    names: dict[int, tuple[str, int | None]]
+    opened: dict[int, datetime]
+
+
+def _theme_report(
     session: Session,
     *,
     team_ids: Collection[int],
-    threshold: int,
-    cycle_ids: Collection[int] | None = None,
-    since: date | datetime | None = None,
-) -> list[ThemeRow]:
-    """Theme scores of the given teams, ordered by cycle, team name and theme."""
-    k = validate_threshold(threshold)
-    if not team_ids:
-        return []
-    cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=since)
-    if not cycles:
-        return []
-    tree = TeamTree.load(session)
-    names = _names(session)
+    k: int,
+    cycles: list[int],
+    names: dict[int, tuple[str, int | None]] | None = None,
+) -> _ThemeReport:
+    names = _names(session) if names is None else names
+    tree = TeamTree({team_id: parent for team_id, (_, parent) in names.items()})
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
     aggregates, hidden = _theme_cells(session, cycle_ids=wanted, k=k, tree=tree, team_ids=team_ids)
@@ -237,8 +230,11 @@ def theme_rows(
         themes_of.setdefault(cycle_id, set()).add(theme)
     for _, cycle_id, theme in aggregates:
         themes_of.setdefault(cycle_id, set()).add(theme)
+    # A row is due wherever the group was invited or has figures (hidden ones included).
+    due = _invited(session, team_ids=team_ids, cycle_ids=cycles)
+    due.update((team_id, cycle_id) for team_id, cycle_id, _ in aggregates if cycle_id in opened)
     rows = []
-    for team_id, cycle_id in _surveyed(session, team_ids=team_ids, cycle_ids=cycles):
+    for team_id, cycle_id in due:
         for theme in THEMES:
             if theme not in themes_of.get(cycle_id, ()):
                 continue
@@ -263,7 +259,25 @@ def theme_rows(
             )
     order = {theme: i for i, theme in enumerate(THEMES)}
     rows.sort(key=lambda r: (r.cycle_opened, r.cycle_id, r.team.lower(), order[r.theme]))
-    return rows
+    return _ThemeReport(rows, aggregates, hidden, names, opened)
+
+
+def theme_rows(
+    session: Session,
+    *,
+    team_ids: Collection[int],
+    threshold: int,
+    cycle_ids: Collection[int] | None = None,
+    since: date | datetime | None = None,
+) -> list[ThemeRow]:
+    """Theme scores of the given teams, ordered by cycle, team name and theme."""
+    k = validate_threshold(threshold)
+    if not team_ids:
+        return []
+    cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=since)
+    if not cycles:
+        return []
+    return _theme_report(session, team_ids=team_ids, k=k, cycles=cycles).rows
 
 
 def participation_rows(
@@ -414,23 +428,19 @@ def compare_rows(
 ) -> list[ThemeRow]:
     """The team, its parent group, the organisation and the rest of the organisation."""
     k = validate_threshold(threshold)
-    tree = TeamTree.load(session)
-    chain = tree.chain(team_id)
+    names = _names(session)
+    chain = TeamTree({t: parent for t, (_, parent) in names.items()}).chain(team_id)
     groups = list(dict.fromkeys([chain[0], *chain[1:2], chain[-1]]))
-    rows = theme_rows(session, team_ids=set(groups), threshold=k, cycle_ids=[cycle_id])
+    report = _theme_report(session, team_ids=set(groups), k=k, cycles=[cycle_id], names=names)
     position = {group: i for i, group in enumerate(groups)}
-    rows.sort(key=lambda r: (position[r.team_id], THEMES.index(r.theme)))
+    rows = sorted(report.rows, key=lambda r: (position[r.team_id], THEMES.index(r.theme)))
     if len(chain) < 2:
         return rows
     root = chain[-1]
-    aggregates, hidden = _theme_cells(
-        session, cycle_ids=[cycle_id], k=k, tree=tree, team_ids={team_id, root}
-    )
-    names = _names(session)
-    opened = _opened(session, [cycle_id])[cycle_id]
+    hidden = report.hidden
     for theme in THEMES:
-        team = aggregates.get((team_id, cycle_id, theme))
-        org = aggregates.get((root, cycle_id, theme))
+        team = report.aggregates.get((team_id, cycle_id, theme))
+        org = report.aggregates.get((root, cycle_id, theme))
         if org is None:
             continue
         visible = (
@@ -445,7 +455,7 @@ def compare_rows(
             cycle_id=cycle_id,
             theme=theme,
             names=names,
-            opened=opened,
+            opened=report.opened[cycle_id],
             hidden=rest is None,
             change=None,
             k=k,
@@ -468,6 +478,17 @@ def cycles_for(session: Session, *, team_ids: Collection[int]) -> list[CycleRow]
         .order_by(Cycle.opens_at.desc())
     )
     return [CycleRow(id=i, opened=o.date(), status=s) for i, o, s in session.execute(query)]
+
+
+def was_surveyed(session: Session, *, team_id: int, cycle_id: int) -> bool:
+    """Whether the team was surveyed in (or has results for) the cycle: one of its cycles_for."""
+    invited = select(Invitation.id).where(
+        Invitation.team_id == team_id, Invitation.cycle_id == cycle_id
+    )
+    reported = select(ThemeAggregate.id).where(
+        ThemeAggregate.team_id == team_id, ThemeAggregate.cycle_id == cycle_id
+    )
+    return bool(session.scalar(select(invited.exists() | reported.exists())))
 
 
 def latest_closed_cycle_id(session: Session, *, team_ids: Collection[int]) -> int | None:

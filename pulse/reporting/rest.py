@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any, TypeAlias
 
 from scipy import stats as sps
@@ -13,6 +14,12 @@ from pulse.stats import wilson_interval
 
 # A stored aggregate, as an entity or as a plain row of its table.
 ThemeFigures: TypeAlias = ThemeAggregate | Row[Any]
+
+
+@lru_cache(maxsize=1024)
+def _t_975(degrees: int) -> float:
+    # The same quantile for every report of a given size: computed once per size.
+    return float(sps.t.ppf(0.975, degrees))
 
 
 def _sum_of_squares(agg: ThemeFigures) -> float:
@@ -33,7 +40,7 @@ def rest_of_organisation(org: ThemeFigures, team: ThemeFigures) -> ThemeAggregat
     mean = (org.n * org.mean - team.n * team.mean) / n
     variance = max((_sum_of_squares(org) - _sum_of_squares(team) - n * mean**2) / (n - 1), 0.0)
     sd = math.sqrt(variance)
-    half = 0.0 if sd == 0.0 else float(sps.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+    half = 0.0 if sd == 0.0 else _t_975(n - 1) * sd / math.sqrt(n)
     favourable = (org.favourable_n or 0) - (team.favourable_n or 0)
     low, high = wilson_interval(favourable, n)
     return ThemeAggregate(

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from plotly.io.json import to_json_plotly
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,8 +39,9 @@ def _unpack(value: Any) -> Any:
 
 
 def plain(figure: Any) -> dict[str, Any]:
-    """The figure as plain lists (plotly ships numpy arrays base64-encoded); NaN → None."""
-    return _unpack(figure.to_dict())  # type: ignore[no-any-return]
+    """The figure as the browser receives it: Dash's own JSON of the callback's output
+    (numpy arrays shipped base64-encoded), read back as plain lists; NaN → None."""
+    return _unpack(json.loads(to_json_plotly(figure)))  # type: ignore[no-any-return]
 
 
 def _texts(figure: Any) -> list[str]:
