@@ -163,6 +163,11 @@ def _write(
     flags = flag_changes(session, t, k=k, cycle_ids=final)
     for start in range(0, len(cycle_ids), _CYCLES_PER_SLICE):
         part = set(cycle_ids[start : start + _CYCLES_PER_SLICE])
+        # The rows written are all there is for this part: any other stored row in it has
+        # no answers behind it any more and is deleted.
+        within: dict[str, set[int]] = {"cycle_id": part}
+        if scope is not None:
+            within["team_id"] = scope
         rows = _select(t.group, t.cycle, scope, part)
         upsert(
             session,
@@ -172,6 +177,7 @@ def _write(
             # An interim run over an open cycle leaves flags alone; there are none before close.
             update=_THEME_FIGURES + (_FLAGS if part & final else ()),
             computed_at=now,
+            within=within,
         )
         upsert(
             session,
@@ -180,6 +186,7 @@ def _write(
             keys=("team_id", "cycle_id", "item_id"),
             update=_ITEM_FIGURES,
             computed_at=now,
+            within=within,
         )
         rows = _select(p.group, p.cycle, scope, part)
         upsert(
@@ -194,15 +201,10 @@ def _write(
             keys=("team_id", "cycle_id"),
             update=("invited", "responded"),
             computed_at=now,
+            within=within,
         )
         if progress:
             progress(len(part))
-    for model in (ThemeAggregate, ItemAggregate, Participation):
-        # Whatever this run did not rewrite in its scope has no answers behind it any more.
-        stale = delete(model).where(model.computed_at != now, model.cycle_id.in_(cycle_ids))
-        if scope is not None:
-            stale = stale.where(model.team_id.in_(sorted(scope)))
-        session.execute(stale.execution_options(synchronize_session=False))
     stamp_cycles(session, cycle_ids=cycle_ids, threshold=k, tree=data.tree)
 
 
