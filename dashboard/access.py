@@ -36,7 +36,7 @@ class Viewer:
         cycle_id = parse_id(value)
         if cycle_id is None or team_id not in self.team_ids:
             return None
-        known = source.was_surveyed(db.session, team_id=team_id, cycle_id=cycle_id)
+        known = source.was_surveyed(db.session, team_ids=[team_id], cycle_id=cycle_id)
         return cycle_id if known else None
 
 

@@ -51,8 +51,11 @@ def render_overview(cycle_value: object) -> tuple[figures.Figure, html.Div, dict
     if viewer is None or not viewer.team_ids:
         return figures.empty_figure(NOT_AVAILABLE), panels.notice(NOT_AVAILABLE), {}
     team_ids = sorted(viewer.team_ids)
-    cycles = source.cycles_for(db.session, team_ids=team_ids)
-    cycle_id = next((c.id for c in cycles if c.id == _int(cycle_value)), None)
+    cycle_id = _int(cycle_value)
+    if cycle_id is not None and not source.was_surveyed(
+        db.session, team_ids=team_ids, cycle_id=cycle_id
+    ):
+        cycle_id = None
     if cycle_id is None:
         cycle_id = source.latest_closed_cycle_id(db.session, team_ids=team_ids)
     if cycle_id is None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import dash_bootstrap_components as dbc
-from dash import html
+from dash import dash_table, html
 
 from pulse.actions.guide import Prompt
 from pulse.actions.service import VERDICT_LABELS, VERDICTS, FeedbackSummary
@@ -27,29 +27,27 @@ def took_part(row: Any) -> float | None:
     return None if row.rate is None else float(row.rate)
 
 
-def participation_table(rows: Sequence[Any], k: int) -> html.Div:
+def participation_table(rows: Sequence[Any], k: int) -> Any:
+    """Who took part, per team: one table component fed plain rows, sortable by column,
+    since an organisation-wide view has hundreds of teams."""
     if not rows:
         return notice("No participation figures for this cycle.")
-    body = [
-        html.Tr(
-            [
-                html.Th(row.team, scope="row"),
-                html.Td(
-                    _pct(took_part(row))
-                    if took_part(row) is not None
-                    else "not shown, to keep small groups anonymous"
-                ),
-            ]
-        )
-        for row in rows
-    ]
-    return dbc.Table(
-        [html.Thead(html.Tr([html.Th("Team"), html.Th("Took part")])), html.Tbody(body)],
-        bordered=False,
-        hover=True,
-        size="sm",
-        responsive=True,
+    hidden = "not shown, to keep small groups anonymous"
+    return dash_table.DataTable(
         id="participation-table",
+        columns=[{"name": "Team", "id": "team"}, {"name": "Took part", "id": "took_part"}],
+        data=[
+            {
+                "team": row.team,
+                "took_part": hidden if took_part(row) is None else _pct(took_part(row)),
+            }
+            for row in rows
+        ],
+        sort_action="native",
+        page_size=25,
+        style_as_list_view=True,
+        style_cell={"textAlign": "left", "fontFamily": "inherit", "padding": "4px 8px"},
+        style_header={"fontWeight": "bold"},
     )
 
 

@@ -178,11 +178,29 @@ def _round_half_up(x: float, places: str) -> Decimal:
     return Decimal(str(x)).quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
+def _nearest(scaled: float) -> int | None:
+    """The nearest whole number to `scaled`, or None when it lies too close to a half to say.
+
+    Reports round thousands of figures; only those whose scaled value is within a hair of .5
+    can round differently in binary and in the decimal people read, so only those go through
+    Decimal.
+    """
+    whole = math.floor(scaled)
+    fraction = scaled - whole
+    if abs(fraction - 0.5) < 1e-6:
+        return None
+    return whole + 1 if fraction > 0.5 else whole
+
+
 def round_mean(x: float) -> float:
     """Round a mean for display to one decimal, halves away from zero."""
+    if math.isfinite(x) and (tenths := _nearest(x * 10)) is not None:
+        return tenths / 10
     return float(_round_half_up(x, "0.1"))
 
 
 def round_pct(x: float) -> int:
     """Round a percentage (0–100 scale, not a proportion) to a whole number, halves up."""
+    if math.isfinite(x) and (whole := _nearest(x)) is not None:
+        return whole
     return int(_round_half_up(x, "1"))

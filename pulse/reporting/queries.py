@@ -120,6 +120,26 @@ Decided = dict[Any, frozenset[int]]
 IsHidden = Callable[[int, int, Any], bool]
 
 
+# What a report reads of a stored aggregate: the figures it may show, what the "rest of the
+# organisation" needs to subtract, and the stored suppression decision.
+_SHOWN_FIGURES = (
+    "team_id",
+    "cycle_id",
+    "theme",
+    "n",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "favourable_n",
+    "favourable_pct",
+    "fav_low",
+    "fav_high",
+    "change",
+    "suppressed",
+)
+
+
 def _theme_cells(
     session: Session,
     *,
@@ -147,11 +167,13 @@ def _theme_cells(
             ).where(ThemeAggregate.cycle_id.in_(unstamped))
         )
         decided = hidden_by_cell(tree.parents, (((c, th), g, n) for g, c, th, n in counts), k)
-    table = ThemeAggregate.__table__
+    figures = [getattr(ThemeAggregate, name) for name in _SHOWN_FIGURES]
     aggregates = {
         (row.team_id, row.cycle_id, row.theme): row
         for row in session.execute(
-            select(table).where(table.c.cycle_id.in_(cycles), table.c.team_id.in_(sorted(team_ids)))
+            select(*figures).where(
+                ThemeAggregate.cycle_id.in_(cycles), ThemeAggregate.team_id.in_(sorted(team_ids))
+            )
         )
     }
 
@@ -361,11 +383,22 @@ def item_rows(
             ).where(ItemAggregate.cycle_id.in_(unstamped))
         )
         decided = hidden_by_cell(tree.parents, (((c, i), g, n) for g, c, i, n in counts), k)
-    table = ItemAggregate.__table__
     found = session.execute(
-        select(table, Item.code, Item.version, Item.wording, Item.theme)
-        .join(Item, Item.id == table.c.item_id)
-        .where(table.c.cycle_id.in_(wanted), table.c.team_id.in_(list(team_ids)))
+        select(
+            ItemAggregate.team_id,
+            ItemAggregate.cycle_id,
+            ItemAggregate.item_id,
+            ItemAggregate.n,
+            ItemAggregate.distribution,
+            ItemAggregate.top2_pct,
+            ItemAggregate.suppressed,
+            Item.code,
+            Item.version,
+            Item.wording,
+            Item.theme,
+        )
+        .join(Item, Item.id == ItemAggregate.item_id)
+        .where(ItemAggregate.cycle_id.in_(wanted), ItemAggregate.team_id.in_(list(team_ids)))
     )
     rows = []
     for agg in found:
@@ -480,13 +513,15 @@ def cycles_for(session: Session, *, team_ids: Collection[int]) -> list[CycleRow]
     return [CycleRow(id=i, opened=o.date(), status=s) for i, o, s in session.execute(query)]
 
 
-def was_surveyed(session: Session, *, team_id: int, cycle_id: int) -> bool:
-    """Whether the team was surveyed in (or has results for) the cycle: one of its cycles_for."""
+def was_surveyed(session: Session, *, team_ids: Collection[int], cycle_id: int) -> bool:
+    """Whether any of the teams was surveyed in (or has results for) the cycle: whether the
+    cycle is one of their cycles_for."""
+    ids = sorted(team_ids)
     invited = select(Invitation.id).where(
-        Invitation.team_id == team_id, Invitation.cycle_id == cycle_id
+        Invitation.cycle_id == cycle_id, Invitation.team_id.in_(ids)
     )
     reported = select(ThemeAggregate.id).where(
-        ThemeAggregate.team_id == team_id, ThemeAggregate.cycle_id == cycle_id
+        ThemeAggregate.cycle_id == cycle_id, ThemeAggregate.team_id.in_(ids)
     )
     return bool(session.scalar(select(invited.exists() | reported.exists())))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Hashable, Iterator, Sequence
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pytest
@@ -325,6 +326,20 @@ def test_round_mean(x: float, shown: float) -> None:
 @pytest.mark.parametrize(("x", "shown"), [(62.5, 63), (62.49, 62), (0.0, 0), (100.0, 100)])
 def test_round_pct(x: float, shown: int) -> None:
     assert round_pct(x) == shown
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.floats(min_value=-10_000, max_value=10_000, allow_nan=False)
+    | st.integers(min_value=-100_000, max_value=100_000).map(lambda i: i / 100 + 0.005)
+    | st.integers(min_value=-100_000, max_value=100_000).map(lambda i: i / 20)
+)
+def test_rounding_agrees_with_decimal_half_up_on_the_shortest_decimal(x: float) -> None:
+    # The fast path must give exactly what rounding the printed decimal half-up gives,
+    # halves and near-halves included.
+    decimal = Decimal(str(x))
+    assert round_mean(x) == float(decimal.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    assert round_pct(x) == int(decimal.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
 
 
 def test_rounding_rejects_nan() -> None:
