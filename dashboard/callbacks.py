@@ -61,11 +61,12 @@ def render_overview(cycle_value: object) -> tuple[figures.Figure, html.Div, dict
     if cycle_id is None:
         message = "No closed survey cycle has results for your teams yet."
         return figures.empty_figure(message), panels.notice(message, "info"), {}
+    report = source.ReportContext.load(db.session, threshold=viewer.k)
     rows = source.theme_rows(
-        db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id]
+        db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id], context=report
     )
     taking_part = source.participation_rows(
-        db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id]
+        db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id], context=report
     )
     order = list(dict.fromkeys(row.team_id for row in rows))
     share = {row.team_id: panels.took_part(row) for row in taking_part}
@@ -116,7 +117,8 @@ def render_team(team_value: object, _version: object = None) -> tuple[Any, Any, 
     if viewer is None or team_id is None:
         empty = panels.notice(NOT_AVAILABLE)
         return figures.empty_figure(NOT_AVAILABLE), empty, empty, empty
-    rows = source.theme_rows(db.session, team_ids=[team_id], threshold=viewer.k)
+    report = source.ReportContext.load(db.session, threshold=viewer.k)
+    rows = source.theme_rows(db.session, team_ids=[team_id], threshold=viewer.k, context=report)
     if not rows:
         message = "No results for this team yet."
         empty = panels.notice(message, "info")
@@ -132,10 +134,10 @@ def render_team(team_value: object, _version: object = None) -> tuple[Any, Any, 
         )
     opened: dict[int, date] = {row.cycle_id: row.cycle_opened for row in rows}
     taking_part = source.participation_rows(
-        db.session, team_ids=[team_id], threshold=viewer.k, cycle_ids=list(opened)
+        db.session, team_ids=[team_id], threshold=viewer.k, cycle_ids=list(opened), context=report
     )
     anchor_rows = source.anchor_item_rows(
-        db.session, team_id=team_id, threshold=viewer.k, cycle_ids=list(opened)
+        db.session, team_id=team_id, threshold=viewer.k, cycle_ids=list(opened), context=report
     )
     anchors = anchor_series(anchor_rows, opened)
     actions = list_actions(db.session, team_id=team_id)

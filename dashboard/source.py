@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from pulse.reporting.queries import (
     ItemRow,
+    ReportContext,
     comment_rows,
     compare_rows,
     cycles_for,
@@ -19,16 +20,28 @@ from pulse.reporting.queries import (
 
 
 def anchor_item_rows(
-    session: Session, *, team_id: int, threshold: int, cycle_ids: list[int]
+    session: Session,
+    *,
+    team_id: int,
+    threshold: int,
+    cycle_ids: list[int],
+    context: ReportContext | None = None,
 ) -> list[ItemRow]:
     """The anchor items' rows of one team across cycles, in one query."""
     if not cycle_ids:
         return []
-    rows = item_rows(session, team_ids=[team_id], threshold=threshold, cycle_ids=cycle_ids)
-    return [row for row in rows if row.team_id == team_id and row.item_code.endswith(".anchor")]
+    return item_rows(
+        session,
+        team_ids=[team_id],
+        threshold=threshold,
+        cycle_ids=cycle_ids,
+        anchors_only=True,
+        context=context,
+    )
 
 
 __all__ = [
+    "ReportContext",
     "anchor_item_rows",
     "comment_rows",
     "compare_rows",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Row, select, true
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Comment, Response
@@ -34,19 +34,19 @@ from pulse.delivery.models import Invitation
 from pulse.instrument import THEMES
 from pulse.reporting.change import comparison_cycles
 from pulse.reporting.compute import TeamTree, asked_items
+from pulse.reporting.context import ReportContext
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.rest import ThemeFigures, rest_of_organisation
 from pulse.reporting.rows import CommentRow, CycleRow, ItemRow, ParticipationRow, ThemeRow
-from pulse.reporting.stamps import stamped_cycles
 from pulse.reporting.suppression import hidden_by_cell, hidden_groups
 from pulse.surveys.models import Cycle, Item
-from pulse.teams.models import Team
 
 __all__ = [
     "CommentRow",
     "CycleRow",
     "ItemRow",
     "ParticipationRow",
+    "ReportContext",
     "ThemeRow",
     "comment_rows",
     "compare_rows",
@@ -60,11 +60,11 @@ __all__ = [
 ]
 
 
-def _names(session: Session) -> dict[int, tuple[str, int | None]]:
-    return {
-        team_id: (name, parent)
-        for team_id, name, parent in session.execute(select(Team.id, Team.name, Team.parent_id))
-    }
+def _context(session: Session, threshold: int, context: ReportContext | None) -> ReportContext:
+    if context is None:
+        return ReportContext.load(session, threshold=threshold)
+    context.check(threshold)
+    return context
 
 
 def _opened(session: Session, cycle_ids: Collection[int]) -> dict[int, datetime]:
@@ -144,8 +144,7 @@ def _theme_cells(
     session: Session,
     *,
     cycle_ids: Collection[int],
-    k: int,
-    tree: TeamTree,
+    context: ReportContext,
     team_ids: Collection[int],
 ) -> tuple[dict[tuple[int, int, str], Row[Any]], IsHidden]:
     """The given groups' aggregates in these cycles and whether each is hidden.
@@ -154,7 +153,7 @@ def _theme_cells(
     whole tree from every group's count, as the stamp would have been.
     """
     cycles = sorted(set(cycle_ids))
-    stamped = stamped_cycles(session, cycle_ids=cycles, k=k, tree=tree)
+    stamped = context.stamped(session, cycles)
     unstamped = [c for c in cycles if c not in stamped]
     decided: Decided = {}
     if unstamped:
@@ -166,7 +165,9 @@ def _theme_cells(
                 ThemeAggregate.n,
             ).where(ThemeAggregate.cycle_id.in_(unstamped))
         )
-        decided = hidden_by_cell(tree.parents, (((c, th), g, n) for g, c, th, n in counts), k)
+        decided = hidden_by_cell(
+            context.tree.parents, (((c, th), g, n) for g, c, th, n in counts), context.k
+        )
     figures = [getattr(ThemeAggregate, name) for name in _SHOWN_FIGURES]
     aggregates = {
         (row.team_id, row.cycle_id, row.theme): row
@@ -234,18 +235,12 @@ class _ThemeReport:
 
 
 def _theme_report(
-    session: Session,
-    *,
-    team_ids: Collection[int],
-    k: int,
-    cycles: list[int],
-    names: dict[int, tuple[str, int | None]] | None = None,
+    session: Session, *, team_ids: Collection[int], context: ReportContext, cycles: list[int]
 ) -> _ThemeReport:
-    names = _names(session) if names is None else names
-    tree = TeamTree({team_id: parent for team_id, (_, parent) in names.items()})
+    k, names = context.k, context.names
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
-    aggregates, hidden = _theme_cells(session, cycle_ids=wanted, k=k, tree=tree, team_ids=team_ids)
+    aggregates, hidden = _theme_cells(session, cycle_ids=wanted, context=context, team_ids=team_ids)
     opened = _opened(session, cycles)
     themes_of: dict[int, set[str]] = {}
     for cycle_id, theme in asked_items(session, cycle_ids=cycles):
@@ -291,15 +286,16 @@ def theme_rows(
     threshold: int,
     cycle_ids: Collection[int] | None = None,
     since: date | datetime | None = None,
+    context: ReportContext | None = None,
 ) -> list[ThemeRow]:
     """Theme scores of the given teams, ordered by cycle, team name and theme."""
-    k = validate_threshold(threshold)
+    context = _context(session, threshold, context)
     if not team_ids:
         return []
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=since)
     if not cycles:
         return []
-    return _theme_report(session, team_ids=team_ids, k=k, cycles=cycles).rows
+    return _theme_report(session, team_ids=team_ids, context=context, cycles=cycles).rows
 
 
 def participation_rows(
@@ -308,15 +304,15 @@ def participation_rows(
     team_ids: Collection[int],
     threshold: int,
     cycle_ids: Collection[int] | None = None,
+    context: ReportContext | None = None,
 ) -> list[ParticipationRow]:
     """Invitations and responses per group; counts and rate only where ≥ k were invited."""
-    k = validate_threshold(threshold)
+    context = _context(session, threshold, context)
+    k, tree, names = context.k, context.tree, context.names
     if not team_ids:
         return []
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
-    tree = TeamTree.load(session)
-    names = _names(session)
-    stamped = stamped_cycles(session, cycle_ids=cycles, k=k, tree=tree)
+    stamped = context.stamped(session, cycles)
     unstamped = [c for c in cycles if c not in stamped]
     decided: Decided = {}
     if unstamped:
@@ -363,14 +359,16 @@ def item_rows(
     threshold: int,
     cycle_id: int | None = None,
     cycle_ids: Collection[int] | None = None,
+    anchors_only: bool = False,
+    context: ReportContext | None = None,
 ) -> list[ItemRow]:
     """Raw answer distributions per item for drill-down, suppressed per item like scores."""
-    k = validate_threshold(threshold)
+    context = _context(session, threshold, context)
+    k, tree = context.k, context.tree
     wanted = list(cycle_ids or []) + ([cycle_id] if cycle_id is not None else [])
     if not team_ids or not wanted:
         return []
-    tree = TeamTree.load(session)
-    stamped = stamped_cycles(session, cycle_ids=wanted, k=k, tree=tree)
+    stamped = context.stamped(session, wanted)
     unstamped = [c for c in wanted if c not in stamped]
     decided: Decided = {}
     if unstamped:
@@ -399,6 +397,7 @@ def item_rows(
         )
         .join(Item, Item.id == ItemAggregate.item_id)
         .where(ItemAggregate.cycle_id.in_(wanted), ItemAggregate.team_id.in_(list(team_ids)))
+        .where(Item.is_anchor if anchors_only else true())
     )
     rows = []
     for agg in found:
@@ -457,14 +456,19 @@ def comment_rows(
 
 
 def compare_rows(
-    session: Session, *, team_id: int, cycle_id: int, threshold: int
+    session: Session,
+    *,
+    team_id: int,
+    cycle_id: int,
+    threshold: int,
+    context: ReportContext | None = None,
 ) -> list[ThemeRow]:
     """The team, its parent group, the organisation and the rest of the organisation."""
-    k = validate_threshold(threshold)
-    names = _names(session)
-    chain = TeamTree({t: parent for t, (_, parent) in names.items()}).chain(team_id)
+    context = _context(session, threshold, context)
+    k, names = context.k, context.names
+    chain = context.tree.chain(team_id)
     groups = list(dict.fromkeys([chain[0], *chain[1:2], chain[-1]]))
-    report = _theme_report(session, team_ids=set(groups), k=k, cycles=[cycle_id], names=names)
+    report = _theme_report(session, team_ids=set(groups), context=context, cycles=[cycle_id])
     position = {group: i for i, group in enumerate(groups)}
     rows = sorted(report.rows, key=lambda r: (position[r.team_id], THEMES.index(r.theme)))
     if len(chain) < 2:

@@ -14,7 +14,13 @@ from pulse.people.models import Person
 from pulse.reporting.aggregation import aggregate_dirty, rebuild_all
 from pulse.reporting.compute import TeamTree
 from pulse.reporting.models import SuppressionStamp
-from pulse.reporting.queries import compare_rows, item_rows, participation_rows, theme_rows
+from pulse.reporting.queries import (
+    ReportContext,
+    compare_rows,
+    item_rows,
+    participation_rows,
+    theme_rows,
+)
 from pulse.reporting.stamps import forget_stamps, stamp_cycles, stamped_cycles, unstamped_cycles
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
@@ -188,3 +194,25 @@ def test_an_incremental_run_restamps_its_cycle(session: Session) -> None:
     rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
     assert rows[("A", "safety")].n == 5 and rows[("B", "safety")].n == 6
     assert _everything(session, teams=teams, k=5) == _decided_on_read(session, teams=teams, k=5)
+
+
+def test_one_context_serves_every_query_of_a_report_at_its_own_k(session: Session) -> None:
+    teams, cycles = _org(session, seed=4)
+    rebuild_all(session, threshold=5)
+    session.commit()
+    ids = {t.id for t in teams.values()}
+    context = ReportContext.load(session, threshold=5)
+    shared = {
+        "themes": theme_rows(session, team_ids=ids, threshold=5, context=context),
+        "participation": participation_rows(session, team_ids=ids, threshold=5, context=context),
+        "items": item_rows(
+            session, team_ids=ids, threshold=5, cycle_ids=[c.id for c in cycles], context=context
+        ),
+    }
+    assert shared == {
+        key: value
+        for key, value in _everything(session, teams=teams, k=5).items()
+        if key != "compare"
+    }
+    with pytest.raises(ValueError, match="k = 5"):
+        theme_rows(session, team_ids=ids, threshold=4, context=context)
