@@ -228,6 +228,8 @@ def _stacked_layout(titles: list[str]) -> dict[str, Any]:
         layout[f"yaxis{name}"] = {
             "anchor": f"x{name}",
             "domain": [low, high],
+            # Room for the tick labels ("100"): plotly.js leaves none unless asked.
+            "automargin": True,
             "showgrid": True,
             "gridcolor": "#eeeeee",
             **({"range": [0, 100]} if row == bottom else {"range": [1, 5], "dtick": 1}),
@@ -429,7 +431,7 @@ def item_distribution(items: Sequence[Any], k: int) -> Figure:
         font=FONT,
         height=max(260, 70 + 44 * len(items)),
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"range": [0, 100], "title": {"text": "% of answers"}},
+        xaxis={"range": [0, 100], "title": {"text": "% of answers"}, "automargin": True},
         yaxis={"autorange": "reversed", "automargin": True},
         legend={"orientation": "h", "y": 1.08},
         plot_bgcolor="white",
@@ -469,7 +471,7 @@ def compare_points(rows: Sequence[Any]) -> Figure:
         scattermode="group",
         font=FONT,
         height=380,
-        yaxis={"range": [1, 5], "title": {"text": "Mean (1–5)"}},
+        yaxis={"range": [1, 5], "title": {"text": "Mean (1–5)"}, "automargin": True},
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         plot_bgcolor="white",
         legend={"orientation": "h", "y": 1.12},

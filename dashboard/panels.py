@@ -27,83 +27,96 @@ def took_part(row: Any) -> float | None:
     return None if row.rate is None else float(row.rate)
 
 
+def _table(table_id: str, columns: dict[str, str], rows: list[dict[str, str]], **extra: Any) -> Any:
+    """A plain, sortable table: one component fed rows of text, however many rows there are
+    (a Dash component per cell costs more to build than the report costs to read)."""
+    return dash_table.DataTable(
+        id=table_id,
+        columns=[{"name": name, "id": key} for key, name in columns.items()],
+        data=rows,
+        sort_action="native",
+        style_as_list_view=True,
+        style_cell={
+            "textAlign": "left",
+            "fontFamily": "inherit",
+            "padding": "4px 8px",
+            "whiteSpace": "normal",
+            "height": "auto",
+        },
+        style_header={"fontWeight": "bold"},
+        **extra,
+    )
+
+
 def participation_table(rows: Sequence[Any], k: int) -> Any:
-    """Who took part, per team: one table component fed plain rows, sortable by column,
-    since an organisation-wide view has hundreds of teams."""
+    """Who took part, per team; an organisation-wide view has hundreds of teams."""
     if not rows:
         return notice("No participation figures for this cycle.")
     hidden = "not shown, to keep small groups anonymous"
-    return dash_table.DataTable(
-        id="participation-table",
-        columns=[{"name": "Team", "id": "team"}, {"name": "Took part", "id": "took_part"}],
-        data=[
+    return _table(
+        "participation-table",
+        {"team": "Team", "took_part": "Took part"},
+        [
             {
                 "team": row.team,
                 "took_part": hidden if took_part(row) is None else _pct(took_part(row)),
             }
             for row in rows
         ],
-        sort_action="native",
         page_size=25,
-        style_as_list_view=True,
-        style_cell={"textAlign": "left", "fontFamily": "inherit", "padding": "4px 8px"},
-        style_header={"fontWeight": "bold"},
     )
 
 
-def favourable_table(items: Sequence[Any], k: int) -> html.Div:
+def favourable_table(items: Sequence[Any], k: int) -> Any:
     if not items:
         return html.Div()
-    body = [
-        html.Tr(
-            [
-                html.Td(THEME_LABELS.get(item.theme, item.theme)),
-                html.Td(item.wording),
-                html.Td(
-                    f"fewer than {k} responses"
-                    if item.suppressed or item.top2_pct is None
-                    else _pct(item.top2_pct)
-                ),
-            ]
-        )
-        for item in items
-    ]
-    return dbc.Table(
+    return _table(
+        "favourable-table",
+        {"theme": "Theme", "item": "Item", "agree": "Agree (4–5)"},
         [
-            html.Thead(html.Tr([html.Th("Theme"), html.Th("Item"), html.Th("Agree (4–5)")])),
-            html.Tbody(body),
+            {
+                "theme": THEME_LABELS.get(item.theme, item.theme),
+                "item": item.wording,
+                "agree": f"fewer than {k} responses"
+                if item.suppressed or item.top2_pct is None
+                else _pct(item.top2_pct),
+            }
+            for item in items
         ],
-        size="sm",
-        responsive=True,
-        hover=True,
     )
 
 
-def compare_table(rows: Sequence[Any]) -> html.Div:
+def compare_table(rows: Sequence[Any]) -> Any:
     if not rows:
         return html.Div()
-    body = []
+    data = []
     for row in rows:
         if row.suppressed or row.mean is None:
             figure = row.reason or "not shown"
             favourable = "—"
         else:
             figure = f"{row.mean:.1f} ({row.ci_low:.1f}–{row.ci_high:.1f})"
-            favourable = _pct(row.favourable_pct)
-        body.append(
-            html.Tr(
-                [
-                    html.Th(row.team, scope="row"),
-                    html.Td(THEME_LABELS.get(row.theme, row.theme)),
-                    html.Td(figure),
-                    html.Td(favourable, title=FAVOURABLE_LABELS.get(row.theme, "")),
-                ]
-            )
+            # "favourable" or, for AI adoption, "concerned": said beside each figure.
+            kind = FAVOURABLE_LABELS.get(row.theme, "% favourable").removeprefix("% ")
+            favourable = f"{_pct(row.favourable_pct)} {kind}"
+        data.append(
+            {
+                "group": row.team,
+                "theme": THEME_LABELS.get(row.theme, row.theme),
+                "figure": figure,
+                "favourable": favourable,
+            }
         )
-    head = html.Tr(
-        [html.Th("Group"), html.Th("Theme"), html.Th("Mean (95% interval)"), html.Th("% fav.")]
+    return _table(
+        "compare-table",
+        {
+            "group": "Group",
+            "theme": "Theme",
+            "figure": "Mean (95% interval)",
+            "favourable": "Favourable (concerned, for AI)",
+        },
+        data,
     )
-    return dbc.Table([html.Thead(head), html.Tbody(body)], size="sm", responsive=True)
 
 
 def comment_list(rows: Sequence[Any], k: int) -> html.Div:

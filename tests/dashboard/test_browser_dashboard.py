@@ -103,6 +103,8 @@ def _ids(app: Flask) -> dict[str, int]:
 
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    # Every callback answered and drawn: nothing half laid out in the picture.
+    page.wait_for_load_state("networkidle")
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
 
 
