@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.confidentiality import validate_threshold
-from pulse.reporting.compute import TeamTree
-from pulse.reporting.models import SuppressionStamp
+from pulse.reporting.compute import TeamTree, marks, run_sql
 from pulse.reporting.stamps import tree_key
-from pulse.teams.models import Team
 
 
 @dataclass
@@ -25,35 +22,42 @@ class ReportContext:
     """
 
     k: int
-    names: dict[int, tuple[str, int | None]]
     tree: TeamTree
     key: str
+    _names: dict[int, tuple[str, int | None]] | None = field(default=None, repr=False)
     _stamped: dict[int, bool] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, session: Session, *, threshold: int) -> ReportContext:
-        """The tree, names and threshold as they are now."""
+        """The tree and threshold as they are now (names are read when first asked for)."""
         k = validate_threshold(threshold)
-        names = {
-            team_id: (name, parent)
-            for team_id, name, parent in session.execute(select(Team.id, Team.name, Team.parent_id))
-        }
-        tree = TeamTree({team_id: parent for team_id, (_, parent) in names.items()})
-        return cls(k=k, names=names, tree=tree, key=tree_key(tree.parents))
+        tree = TeamTree.load(session)
+        return cls(k=k, tree=tree, key=tree_key(tree.parents))
+
+    def names(self, session: Session) -> dict[int, tuple[str, int | None]]:
+        """Every group's name and parent, read once per report."""
+        if self._names is None:
+            self._names = {
+                team_id: (name, parent)
+                for team_id, name, parent in run_sql(
+                    session, "SELECT id, name, parent_id FROM teams"
+                )
+            }
+        return self._names
 
     def stamped(self, session: Session, cycle_ids: Collection[int]) -> set[int]:
         """The cycles among these whose stored flags hold for this k and this tree."""
         unknown = sorted({c for c in cycle_ids if c not in self._stamped})
         if unknown:
-            found = set(
-                session.scalars(
-                    select(SuppressionStamp.cycle_id).where(
-                        SuppressionStamp.cycle_id.in_(unknown),
-                        SuppressionStamp.threshold == self.k,
-                        SuppressionStamp.tree_key == self.key,
-                    )
+            found = {
+                cycle_id
+                for (cycle_id,) in run_sql(
+                    session,
+                    f"SELECT cycle_id FROM suppression_stamps WHERE cycle_id IN "
+                    f"({marks(len(unknown))}) AND threshold = ? AND tree_key = ?",
+                    [*unknown, self.k, self.key],
                 )
-            )
+            }
             self._stamped.update((c, c in found) for c in unknown)
         return {c for c in cycle_ids if self._stamped[c]}
 

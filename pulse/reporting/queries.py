@@ -237,7 +237,7 @@ class _ThemeReport:
 def _theme_report(
     session: Session, *, team_ids: Collection[int], context: ReportContext, cycles: list[int]
 ) -> _ThemeReport:
-    k, names = context.k, context.names
+    k, names = context.k, context.names(session)
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
     aggregates, hidden = _theme_cells(session, cycle_ids=wanted, context=context, team_ids=team_ids)
@@ -308,7 +308,7 @@ def participation_rows(
 ) -> list[ParticipationRow]:
     """Invitations and responses per group; counts and rate only where ≥ k were invited."""
     context = _context(session, threshold, context)
-    k, tree, names = context.k, context.tree, context.names
+    k, tree, names = context.k, context.tree, context.names(session)
     if not team_ids:
         return []
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
@@ -465,7 +465,7 @@ def compare_rows(
 ) -> list[ThemeRow]:
     """The team, its parent group, the organisation and the rest of the organisation."""
     context = _context(session, threshold, context)
-    k, names = context.k, context.names
+    k, names = context.k, context.names(session)
     chain = context.tree.chain(team_id)
     groups = list(dict.fromkeys([chain[0], *chain[1:2], chain[-1]]))
     report = _theme_report(session, team_ids=set(groups), context=context, cycles=[cycle_id])
