@@ -10,6 +10,12 @@ Change flags are decided at finalisation with the k then in force
 (n ≥ k in both cycles); after changing k, `pulse aggregate --all` recomputes them, and a read
 never shows a flag on a row it hides or against an earlier row it hides.
 
+Writes touch only what changed (pulse.reporting.store): a run compares the rows it computed
+with the stored rows of the cycles and groups it covers, writes the new and changed ones and
+deletes, by their keys, stored rows with no answers behind them any more. A row's
+`computed_at` is therefore when its figures were first written or last changed, not when a
+run last confirmed them; a rerun that changes nothing leaves every row as it was.
+
 Concurrency: every run first takes a write lock on the cycles it recomputes (a no-op UPDATE),
 so two runs touching the same department never interleave reads and writes, while runs for
 different cycles proceed in parallel. Dirty marks are deleted before the answers are read, so
@@ -54,6 +60,11 @@ _THEME_FIGURES = (
 )
 _FLAGS = ("change", "change_p", "delta", "final")
 _ITEM_FIGURES = ("n", "mean", "distribution", "top2_pct", "suppressed")
+# `suppressed` is decided over the whole tree by stamp_cycles once the figures are written:
+# a new row starts from n < k, a stored one keeps its flag until then, so a row whose
+# figures are unchanged is not rewritten here only for the stamp to flip it back.
+_THEME_WRITTEN = tuple(name for name in _THEME_FIGURES if name != "suppressed")
+_ITEM_WRITTEN = tuple(name for name in _ITEM_FIGURES if name != "suppressed")
 # Rows are written in slices of this many cycles so the progress bar moves during a rebuild.
 _CYCLES_PER_SLICE = 4
 
@@ -175,7 +186,7 @@ def _write(
             _theme_columns(data, rows, k, flags, final),
             keys=("team_id", "cycle_id", "theme"),
             # An interim run over an open cycle leaves flags alone; there are none before close.
-            update=_THEME_FIGURES + (_FLAGS if part & final else ()),
+            update=_THEME_WRITTEN + (_FLAGS if part & final else ()),
             computed_at=now,
             within=within,
         )
@@ -184,7 +195,7 @@ def _write(
             ItemAggregate.__table__,  # type: ignore[arg-type]
             _item_columns(data, _select(s.group, s.cycle, scope, part), k),
             keys=("team_id", "cycle_id", "item_id"),
-            update=_ITEM_FIGURES,
+            update=_ITEM_WRITTEN,
             computed_at=now,
             within=within,
         )

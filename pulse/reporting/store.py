@@ -1,19 +1,21 @@
 """Writing aggregates in bulk as upserts, so a rerun leaves the same rows in place.
 
-An upsert only rewrites a row whose figures differ from the stored ones: a rerun that changes
-nothing writes nothing, so `computed_at` is the time the row's figures were last written with
-new values (or first written), not the time of the last run that looked at them. Given
-`within`, the rows passed are the whole content of that part of the table and any other row
-there is deleted: that is how figures whose answers have vanished go away.
+Given `within`, the rows passed are the whole content of that part of the table: the stored
+rows of the part are read first, rows whose figures are unchanged are left alone, changed and
+new ones are written, and stored rows that were not given (their answers have vanished) are
+deleted. A rerun that changes nothing therefore writes nothing, so `computed_at` is the time
+a row's figures were last written with new values (or first written), not the time of the
+last run that looked at them.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     import psycopg
 
 Within = Mapping[str, Collection[Any]]
+Row = tuple[Any, ...]
 
 
 def clean(values: Iterable[Any]) -> list[Any]:
@@ -49,11 +52,19 @@ def _compiled_upsert(
     statement = insert.on_conflict_do_update(
         index_elements=list(keys),
         set_={name: insert.excluded[name] for name in (*update, "computed_at")},
-        # SQLite's IS NOT treats NULLs as equal, like IS DISTINCT FROM.
+        # Unchanged rows keep their computed_at (SQLite's IS NOT treats NULLs as equal).
         where=or_(*(table.c[name].is_distinct_from(insert.excluded[name]) for name in update)),
     )
     compiled = statement.compile(dialect=dialect, column_keys=[*names, "computed_at"])
     return str(compiled), tuple(compiled.positiontup or ())
+
+
+@dataclass(frozen=True)
+class _Changes:
+    rows: list[Row]  # given rows to write, in the order of the given columns
+    updating: bool  # some of them replace stored rows
+    inserting: bool  # some of them are new
+    gone: list[Row]  # keys of stored rows that were not given
 
 
 def upsert(
@@ -69,100 +80,165 @@ def upsert(
     """Insert or update one row per position of the column lists; returns the row count.
 
     Rows whose `update` columns already hold these values are not touched. With `within`
-    (column → values), rows in that part of the table that are not given are deleted.
-    On PostgreSQL the rows are COPYed into a temporary table and merged set-wise;
+    (column → values), stored rows in that part of the table that are not given are deleted.
+    On PostgreSQL the rows to write are COPYed into a temporary table and merged set-wise;
     SQLite takes an executemany of the same upsert on the DBAPI cursor.
     """
-    names = list(columns)
+    names = tuple(columns)
     count = len(columns[names[0]]) if names else 0
     connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        _upsert_postgresql(
-            connection, table, columns, keys=keys, update=update, now=computed_at, within=within
-        )
+    if within is None:
+        changes = _Changes(list(zip(*columns.values(), strict=True)), True, True, [])
+    else:
+        changes = _changes(connection, table, columns, keys=keys, update=update, within=within)
+    if changes.gone:
+        _delete(connection, table, keys, changes.gone)
+    if not changes.rows:
         return count
-    if within is not None:
-        _delete_missing_sqlite(connection, table, columns, keys=keys, within=within)
-    if count == 0:
-        return 0
-    # SQLite: one executemany on the DBAPI cursor. The values are already plain Python
-    # scalars, so only the few columns whose type converts them (timestamps) are processed.
-    sql, order = _compiled_upsert(
-        connection.dialect, table, tuple(names), tuple(keys), tuple(update)
-    )
-    stamp = table.c.computed_at.type.bind_processor(connection.dialect)
-    value = stamp(computed_at) if stamp else computed_at
-    # sqlite3's own datetime adapter writes isoformat(" "); doing it once saves a call a row.
-    value = value.isoformat(" ") if isinstance(value, datetime) else value
-    rows = list(
-        zip(
-            *(columns[name] if name in columns else repeat(value, count) for name in order),
-            strict=True,
+    if connection.dialect.name == "postgresql":
+        _merge_postgresql(
+            connection,
+            table,
+            names,
+            changes,
+            keys=keys,
+            update=update,
+            now=computed_at,
+            within=within or {},
         )
-    )
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.executemany(sql, rows)
-    finally:
-        cursor.close()
+    else:
+        _upsert_sqlite(
+            connection, table, names, changes.rows, keys=keys, update=update, now=computed_at
+        )
     return count
 
 
-def _delete_missing_sqlite(
-    connection: Connection,
-    table: Table,
-    columns: Mapping[str, list[Any]],
-    *,
-    keys: Sequence[str],
-    within: Within,
-) -> None:
-    # Stale rows are rare, so the stored keys of the part are read and compared here rather
-    # than staged in a temporary table; the value lists travel as one JSON array each.
-    where = " AND ".join(f"{name} IN (SELECT value FROM json_each(?))" for name in within)
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(
-            f"SELECT {', '.join(keys)} FROM {table.name} WHERE {where}",
-            [json.dumps(sorted(values)) for values in within.values()],
-        )
-        given = set(zip(*(columns[name] for name in keys), strict=True)) if columns else set()
-        missing = [row for row in cursor.fetchall() if tuple(row) not in given]
-        if missing:
-            match = " AND ".join(f"{name} = ?" for name in keys)
-            cursor.executemany(f"DELETE FROM {table.name} WHERE {match}", missing)
-    finally:
-        cursor.close()
-
-
-def _upsert_postgresql(
+def _changes(
     connection: Connection,
     table: Table,
     columns: Mapping[str, list[Any]],
     *,
     keys: Sequence[str],
     update: Sequence[str],
-    now: datetime,
-    within: Within | None,
-) -> None:
-    # The rows go in by binary COPY (the cheapest way in) to a temporary table, then three
-    # set-wise statements merge them: delete the part's rows that were not given, update
-    # the rows whose figures differ, insert the new ones. Unchanged rows are only read: no
-    # new row version, no index entries, no row lock (an ON CONFLICT … WHERE would lock
-    # each one). The temporary table is private to this connection, so concurrent runs
-    # never see each other's rows, and it is dropped straight after (or at commit).
-    names = list(columns)
-    target = table.name
-    bounds = " AND ".join(f"t.{name} = ANY(%s)" for name in within or {})
-    bound_values = [sorted(values) for values in (within or {}).values()]
-    cursor = cast("psycopg.Cursor[Any]", connection.connection.dbapi_connection.cursor())  # type: ignore[union-attr]
+    within: Within,
+) -> _Changes:
+    """What writing these rows into the `within` part of the table has to change."""
+    # Reading the part back and comparing here is cheaper than asking the database to
+    # compare every row: a rerun usually changes nothing, so usually nothing is sent back.
+    # Whole (keys, figures) tuples are compared as set members, so the work stays in C.
+    # Values compare exactly: floats round-trip, JSON is compared as the text written.
+    compared = (*keys, *update)
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
+        where = " AND ".join(f"{name} = ANY(%s)" for name in within)
+        values: list[Any] = [sorted(values) for values in within.values()]
+    else:
+        where = " AND ".join(f"{name} IN (SELECT value FROM json_each(?))" for name in within)
+        values = [json.dumps(sorted(values)) for values in within.values()]
+    sql = f"SELECT {_listed(table, compared, cast_json=postgres)} FROM {table.name} WHERE {where}"
+    cursor = _cursor(connection)
     try:
-        if not names or not columns[names[0]]:
-            if within is not None:
-                cursor.execute(f"DELETE FROM {target} t WHERE {bounds}", bound_values)
-            return
-        staging = f"pulse_upsert_{target}"
-        listed = ", ".join(names)
-        match = " AND ".join(f"s.{name} = t.{name}" for name in keys)
+        # Binary results spare PostgreSQL and the client formatting and parsing floats.
+        cursor.execute(sql, values, **({"binary": True} if postgres else {}))
+        stored = set(cursor.fetchall())
+    finally:
+        cursor.close()
+    if not stored:
+        return _Changes(list(zip(*columns.values(), strict=True)), False, True, [])
+    given = list(zip(*(columns[name] for name in compared), strict=True))
+    fresh = [index for index, row in enumerate(given) if row not in stored]
+    leftover = stored.difference(given)  # stored rows that change or go
+    width = len(keys)
+    rewritten = {given[index][:width] for index in fresh} if leftover else set()
+    gone = [row[:width] for row in leftover if row[:width] not in rewritten]
+    everything = list(columns.values())
+    return _Changes(
+        rows=[tuple(column[index] for column in everything) for index in fresh],
+        updating=len(leftover) > len(gone),
+        inserting=len(fresh) > len(leftover) - len(gone),
+        gone=gone,
+    )
+
+
+def _getter(names: Sequence[str], wanted: Sequence[str]) -> Any:
+    positions = [names.index(name) for name in wanted]
+    if len(positions) == 1:
+        return lambda row: (row[positions[0]],)
+    return itemgetter(*positions)
+
+
+def _delete(connection: Connection, table: Table, keys: Sequence[str], gone: list[Row]) -> None:
+    # Stale rows are few (a group whose answers vanished), so one DELETE per key will do.
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    match = " AND ".join(f"{name} = {mark}" for name in keys)
+    cursor = _cursor(connection)
+    try:
+        cursor.executemany(f"DELETE FROM {table.name} WHERE {match}", gone)
+    finally:
+        cursor.close()
+
+
+def _upsert_sqlite(
+    connection: Connection,
+    table: Table,
+    names: tuple[str, ...],
+    rows: list[Row],
+    *,
+    keys: Sequence[str],
+    update: Sequence[str],
+    now: datetime,
+) -> None:
+    # One executemany on the DBAPI cursor. The values are already plain Python scalars,
+    # so only the few columns whose type converts them (timestamps) are processed.
+    sql, order = _compiled_upsert(connection.dialect, table, names, tuple(keys), tuple(update))
+    stamp = table.c.computed_at.type.bind_processor(connection.dialect)
+    value = stamp(now) if stamp else now
+    # sqlite3's own datetime adapter writes isoformat(" "); doing it once saves a call a row.
+    value = value.isoformat(" ") if isinstance(value, datetime) else value
+    # The compiled INSERT also lists columns with a Python-side default that were not given.
+    extra = tuple(name for name in order if name not in names and name != "computed_at")
+    defaults = tuple(_scalar_default(table, name) for name in extra)
+    arrange = _getter((*names, "computed_at", *extra), order)
+    cursor = _cursor(connection)
+    try:
+        cursor.executemany(sql, [arrange((*row, value, *defaults)) for row in rows])
+    finally:
+        cursor.close()
+
+
+def _scalar_default(table: Table, name: str) -> Any:
+    default = table.c[name].default
+    if default is None or not default.is_scalar:
+        raise ValueError(f"no value given for {table.name}.{name}")
+    return default.arg  # type: ignore[attr-defined]
+
+
+def _merge_postgresql(
+    connection: Connection,
+    table: Table,
+    names: tuple[str, ...],
+    changes: _Changes,
+    *,
+    keys: Sequence[str],
+    update: Sequence[str],
+    now: datetime,
+    within: Within,
+) -> None:
+    # The rows go in by binary COPY (the cheapest way in) to a temporary table; one
+    # UPDATE … FROM rewrites the stored rows they replace and one INSERT adds the new ones.
+    # The temporary table is private to this connection, so concurrent runs never see
+    # each other's rows, and it is dropped straight after (or at commit).
+    target = table.name
+    staging = f"pulse_upsert_{target}"
+    listed = ", ".join(names)
+    match = " AND ".join(f"s.{name} = t.{name}" for name in keys)
+    # The bounds let the planner read only the part's stored rows, by index.
+    bounds = "".join(f" AND t.{name} = ANY(%s)" for name in within)
+    bound_values = [sorted(values) for values in within.values()]
+    stamp = table.c.computed_at.type.bind_processor(connection.dialect)
+    value = stamp(now) if stamp else now
+    cursor = _cursor(connection)
+    try:
         cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
@@ -170,46 +246,50 @@ def _upsert_postgresql(
         )
         # Binary COPY needs each column's type: take them from the staging table, with JSON
         # as text, since our JSON arrives serialised and json's binary form is its text.
-        cursor.execute(f"SELECT {_compared(table, names, staging)} FROM {staging} LIMIT 0")
+        cursor.execute(f"SELECT {_listed(table, names, cast_json=True)} FROM {staging} LIMIT 0")
         types = [column.type_code for column in cursor.description or ()]
         with cursor.copy(f"COPY {staging} ({listed}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
-            for row in zip(*(columns[name] for name in names), strict=True):
+            for row in changes.rows:
                 copy.write_row(row)
-        if within is not None:
+        if changes.updating:
+            assignments = ", ".join(f"{name} = s.{name}" for name in update)
             cursor.execute(
-                f"DELETE FROM {target} t WHERE {bounds} "
-                f"AND NOT EXISTS (SELECT 1 FROM {staging} s WHERE {match})",
-                bound_values,
+                f"UPDATE {target} t SET {assignments}, computed_at = %s "
+                f"FROM {staging} s WHERE {match}{bounds} "
+                f"AND ({_listed(table, update, 't', cast_json=True)}) IS DISTINCT FROM "
+                f"({_listed(table, update, 's', cast_json=True)})",
+                [value, *bound_values],
             )
-        stamp = table.c.computed_at.type.bind_processor(connection.dialect)
-        value = stamp(now) if stamp else now
-        assignments = ", ".join(f"{name} = s.{name}" for name in update)
-        # The bounds let the planner read only the part's stored rows, by index.
-        cursor.execute(
-            f"UPDATE {target} t SET {assignments}, computed_at = %s FROM {staging} s "
-            f"WHERE {match} AND {bounds or 'TRUE'} "
-            f"AND ({_compared(table, update, 't')}) IS DISTINCT FROM "
-            f"({_compared(table, update, 's')})",
-            [value, *bound_values],
-        )
-        assignments = ", ".join(f"{name} = EXCLUDED.{name}" for name in (*update, "computed_at"))
-        # ON CONFLICT is a safety net only: runs over the same cycles are serialised.
-        cursor.execute(
-            f"INSERT INTO {target} ({listed}, computed_at) "
-            f"SELECT {listed}, %s FROM {staging} s WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {target} t WHERE {match} AND {bounds or 'TRUE'}) "
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {assignments}",
-            [value, *bound_values],
-        )
+        if changes.inserting:
+            assignments = ", ".join(
+                f"{name} = EXCLUDED.{name}" for name in (*update, "computed_at")
+            )
+            # ON CONFLICT is a safety net only: runs over the same cycles are serialised.
+            cursor.execute(
+                f"INSERT INTO {target} ({listed}, computed_at) "
+                f"SELECT {listed}, %s FROM {staging} s WHERE NOT EXISTS "
+                f"(SELECT 1 FROM {target} t WHERE {match}{bounds}) "
+                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {assignments}",
+                [value, *bound_values],
+            )
         cursor.execute(f"DROP TABLE pg_temp.{staging}")
     finally:
         cursor.close()
 
 
-def _compared(table: Table, names: Sequence[str], alias: str) -> str:
-    # json has no equality operator on PostgreSQL; its text is what was written, so compare that.
+def _cursor(connection: Connection) -> psycopg.Cursor[Any]:
+    # Typed as psycopg's for COPY; on SQLite the same few calls exist on sqlite3's cursor.
+    dbapi = connection.connection.dbapi_connection
+    return cast("psycopg.Cursor[Any]", dbapi.cursor())  # type: ignore[union-attr]
+
+
+def _listed(table: Table, names: Sequence[str], alias: str = "", *, cast_json: bool) -> str:
+    # json has no equality operator on PostgreSQL; its text is what was written, so use that.
+    prefix = f"{alias}." if alias else ""
     return ", ".join(
-        f"{alias}.{name}::text" if isinstance(table.c[name].type, JSON) else f"{alias}.{name}"
+        f"{prefix}{name}::text"
+        if cast_json and isinstance(table.c[name].type, JSON)
+        else f"{prefix}{name}"
         for name in names
     )
