@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -26,6 +27,8 @@ class ReportContext:
     key: str
     _names: dict[int, tuple[str, int | None]] | None = field(default=None, repr=False)
     _stamped: dict[int, bool] = field(default_factory=dict, repr=False)
+    # When each cycle asked about so far opened (filled by the queries).
+    opened: dict[int, datetime] = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, session: Session, *, threshold: int) -> ReportContext:

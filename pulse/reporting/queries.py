@@ -67,9 +67,16 @@ def _context(session: Session, threshold: int, context: ReportContext | None) ->
     return context
 
 
-def _opened(session: Session, cycle_ids: Collection[int]) -> dict[int, datetime]:
-    query = select(Cycle.id, Cycle.opens_at).where(Cycle.id.in_(list(cycle_ids)))
-    return {cycle_id: opened for cycle_id, opened in session.execute(query)}
+def _opened(
+    session: Session, cycle_ids: Collection[int], context: ReportContext
+) -> dict[int, datetime]:
+    """When each cycle opened; a report's queries ask about the same cycles, so it is kept."""
+    known = context.opened
+    missing = [c for c in cycle_ids if c not in known]
+    if missing:
+        query = select(Cycle.id, Cycle.opens_at).where(Cycle.id.in_(missing))
+        known.update((cycle_id, opened) for cycle_id, opened in session.execute(query))
+    return {c: known[c] for c in cycle_ids if c in known}
 
 
 def _r1(value: float | None) -> float | None:
@@ -241,7 +248,7 @@ def _theme_report(
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
     aggregates, hidden = _theme_cells(session, cycle_ids=wanted, context=context, team_ids=team_ids)
-    opened = _opened(session, cycles)
+    opened = _opened(session, cycles, context)
     themes_of: dict[int, set[str]] = {}
     for cycle_id, theme in asked_items(session, cycle_ids=cycles):
         themes_of.setdefault(cycle_id, set()).add(theme)
@@ -332,7 +339,7 @@ def participation_rows(
             Participation.hidden,
         ).where(Participation.cycle_id.in_(cycles), Participation.team_id.in_(list(team_ids)))
     )
-    opened = _opened(session, cycles)
+    opened = _opened(session, cycles, context)
     result = []
     for team, cycle, invited, responded, stored in rows:
         hidden = stored if cycle in stamped else team in decided.get(cycle, _NONE)
