@@ -1,8 +1,8 @@
-"""Opening the answer page from a link token, and submitting or revising a response.
+"""Opening the answer page from a link token, and checking submitted answers.
 
-Nothing written here links the response to the invitation: the response carries a random id,
-the team, the day, and `revision_key` = HMAC(secret, token), which only the link's holder can
-reproduce. The invitation only learns that it was answered.
+Nothing written links the response to the invitation (see pulse/answers/submit.py): the
+response carries a random id, the team, the day, and `revision_key` = HMAC(secret, token), which
+only the link's holder can reproduce. The invitation only learns that it was answered.
 """
 
 from __future__ import annotations
@@ -11,19 +11,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.actions.models import TeamAction
 from pulse.actions.service import VERDICT_LABELS
-from pulse.answers.models import ActionFeedback, Answer, Comment, Response
-from pulse.db import random_id
-from pulse.delivery.emails import Choice, choices_for, choices_for_scale, closes_label
+from pulse.answers.models import ActionFeedback, Comment, Response
+from pulse.delivery.emails import Choice, choices_for, closes_label
 from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.tokens import looks_like_token, revision_key, token_hash
 from pulse.instrument import COMMENT_PROMPT, DONT_KNOW_LABEL
-from pulse.reporting.dirty import mark_dirty
-from pulse.surveys.models import Cycle, CycleItem, Item, Schedule
+from pulse.surveys.models import Cycle, Schedule
 
 DONT_KNOW = "dk"
 COMMENT_MAX = 2000
@@ -31,11 +29,11 @@ COMMENT_MAX = 2000
 VERDICTS = VERDICT_LABELS
 
 
-_UNKNOWN = (
+UNKNOWN_LINK = (
     "Please open it again from your email, and check that the whole address was copied. "
     "Links from any email about this pulse work until the answer window ends."
 )
-_CLOSED = (
+CLOSED_LINK = (
     "The answer window has ended, so this link no longer works. Thank you all the same; "
     "the next pulse will come by email."
 )
@@ -107,14 +105,8 @@ class Survey:
     dont_know_label: str = DONT_KNOW_LABEL
 
 
-@dataclass(frozen=True)
-class SubmitResult:
-    cycle_id: int
-    team_id: int
-    revised: bool
-
-
-def _check_shape(token: str) -> None:
+def check_link_shape(token: str) -> None:
+    """Refuse a token that cannot be one of ours before any query."""
     if not looks_like_token(token):
         raise MalformedLink(
             "The link looks cut short or changed. Open it again from your email, or copy the "
@@ -122,28 +114,23 @@ def _check_shape(token: str) -> None:
         )
 
 
-def _invitation_for(
-    session: Session, *, token: str, now: datetime, lock: bool = False
-) -> tuple[Invitation, Cycle]:
-    _check_shape(token)
+def _invitation_for(session: Session, *, token: str, now: datetime) -> tuple[Invitation, Cycle]:
+    check_link_shape(token)
     query = (
         select(Invitation)
         .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
         .where(InvitationLink.token_hash == token_hash(token))
     )
-    if lock:
-        # Serialises two submits of the same link on PostgreSQL; SQLite serialises writers.
-        query = query.with_for_update(of=Invitation)
     invitation = session.scalar(query)
     if invitation is None:
-        raise UnknownLink(_UNKNOWN)
+        raise UnknownLink(UNKNOWN_LINK)
     cycle = session.get(Cycle, invitation.cycle_id)
     if cycle is None or cycle.status != "open" or now >= cycle.closes_at:
-        raise ClosedLink(_CLOSED)
+        raise ClosedLink(CLOSED_LINK)
     return invitation, cycle
 
 
-def _actions_since_last_pulse(session: Session, *, cycle: Cycle, team_id: int) -> list[TeamAction]:
+def actions_since_last_pulse(session: Session, *, cycle: Cycle, team_id: int) -> list[TeamAction]:
     previous = session.scalar(
         select(Cycle.opens_at)
         .where(Cycle.schedule_id == cycle.schedule_id, Cycle.opens_at < cycle.opens_at)
@@ -174,7 +161,7 @@ def _survey(session: Session, invitation: Invitation, cycle: Cycle) -> Survey:
     ]
     actions = [
         SurveyAction(a.id, a.theme, a.text)
-        for a in _actions_since_last_pulse(session, cycle=cycle, team_id=invitation.team_id)
+        for a in actions_since_last_pulse(session, cycle=cycle, team_id=invitation.team_id)
     ]
     schedule = session.get(Schedule, cycle.schedule_id) if cycle.schedule_id else None
     return Survey(
@@ -241,12 +228,12 @@ def validate_answers(
     feedback: Mapping[int, str | None],
 ) -> tuple[dict[int, int | None], str, dict[int, str]]:
     """Check every value against the survey; raise InvalidAnswers naming the first problem."""
-    return _validate(
+    return check_answers(
         survey.items, survey.actions, answers=answers, comment=comment, feedback=feedback
     )
 
 
-def _validate(
+def check_answers(
     items: list[SurveyItem],
     actions: list[SurveyAction],
     *,
@@ -254,6 +241,7 @@ def _validate(
     comment: str,
     feedback: Mapping[int, str | None],
 ) -> tuple[dict[int, int | None], str, dict[int, str]]:
+    """The parsed values, comment and verdicts; InvalidAnswers names the first problem."""
     by_id = {item.item_id: item for item in items}
     unknown = set(answers) - set(by_id)
     if unknown:
@@ -273,150 +261,3 @@ def _validate(
             raise InvalidAnswers(f"“{verdict}” is not one of the offered answers.")
         verdicts[action_id] = verdict
     return values, body, verdicts
-
-
-@dataclass(frozen=True)
-class _Target:
-    invitation_id: int
-    team_id: int
-    answered: bool
-    cycle_id: int
-    module: str | None
-    items: list[SurveyItem]
-
-
-def _submit_target(session: Session, *, token: str, now: datetime) -> _Target:
-    """The link's invitation (locked), its cycle and items, read in one query for a submit."""
-    _check_shape(token)
-    # One round trip instead of invitation, cycle and items apart; only the invitation row is
-    # locked (serialising two submits of the same link on PostgreSQL), never the shared cycle.
-    rows = session.execute(
-        select(
-            Invitation.id,
-            Invitation.team_id,
-            Invitation.answered,
-            Cycle.id,
-            Cycle.status,
-            Cycle.closes_at,
-            Cycle.module,
-            Item.id,
-            Item.wording,
-            Item.theme,
-            Item.scale,
-        )
-        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
-        .join(Cycle, Cycle.id == Invitation.cycle_id)
-        .outerjoin(CycleItem, CycleItem.cycle_id == Cycle.id)
-        .outerjoin(Item, Item.id == CycleItem.item_id)
-        .where(InvitationLink.token_hash == token_hash(token))
-        .order_by(CycleItem.position)
-        .with_for_update(of=Invitation)
-    ).all()
-    if not rows:
-        raise UnknownLink(_UNKNOWN)
-    invitation_id, team_id, answered, cycle_id, status, closes_at, module = rows[0][:7]
-    if status != "open" or now >= closes_at:
-        raise ClosedLink(_CLOSED)
-    items = [
-        SurveyItem(
-            item_id=item_id,
-            wording=wording,
-            theme=theme,
-            choices=choices_for_scale(scale),
-            dont_know=scale == "agree5_dk",
-        )
-        for *_, item_id, wording, theme, scale in rows
-        if item_id is not None
-    ]
-    return _Target(invitation_id, team_id, answered, cycle_id, module, items)
-
-
-def _shown_actions(
-    session: Session, *, cycle_id: int, team_id: int, feedback: Mapping[int, str | None]
-) -> list[SurveyAction]:
-    if not feedback:
-        return []  # nothing to check feedback against: skip the two queries
-    cycle = session.get(Cycle, cycle_id)
-    assert cycle is not None
-    return [
-        SurveyAction(a.id, a.theme, a.text)
-        for a in _actions_since_last_pulse(session, cycle=cycle, team_id=team_id)
-    ]
-
-
-def submit_response(
-    session: Session,
-    *,
-    token: str,
-    secret: str,
-    answers: Mapping[int, str | None],
-    comment: str,
-    feedback: Mapping[int, str | None],
-    now: datetime,
-) -> SubmitResult:
-    """Record or revise the response behind a link, mark the invitation and the team dirty.
-
-    Everything happens in the caller's transaction. Two concurrent first submits of the same
-    link collide on the unique revision key; the loser's IntegrityError should be rolled back
-    and the submit retried, which then revises the winner's response.
-    """
-    target = _submit_target(session, token=token, now=now)
-    invitation_id, team_id, answered = target.invitation_id, target.team_id, target.answered
-    cycle_id, module = target.cycle_id, target.module
-    actions = _shown_actions(session, cycle_id=cycle_id, team_id=team_id, feedback=feedback)
-    values, body, verdicts = _validate(
-        target.items, actions, answers=answers, comment=comment, feedback=feedback
-    )
-    key = revision_key(secret, token)
-    existing = session.execute(
-        select(Response.id, Response.team_id).where(Response.revision_key == key)
-    ).first()
-    revised = existing is not None
-    # Every read and all validation happen above; the writes below come last and back to back,
-    # so SQLite's single write lock (taken at the first write) is held as briefly as possible.
-    if existing is None:
-        if answered:
-            raise AlreadyAnswered("This invitation was answered with another link.")
-        response_id, response_team = random_id(), team_id
-        session.execute(
-            insert(Response).values(
-                id=response_id,
-                cycle_id=cycle_id,
-                team_id=team_id,
-                submitted_on=now.date(),
-                revision_key=key,
-            )
-        )
-    else:
-        response_id, response_team = existing
-        for model in (Answer, Comment, ActionFeedback):
-            session.execute(delete(model).where(model.response_id == response_id))
-    session.execute(
-        insert(Answer),
-        [{"response_id": response_id, "item_id": i, "value": v} for i, v in values.items()],
-    )
-    if body:
-        session.execute(
-            insert(Comment).values(
-                id=random_id(),
-                response_id=response_id,
-                cycle_id=cycle_id,
-                team_id=response_team,
-                theme=module,
-                body=body,
-            )
-        )
-    if verdicts:
-        session.execute(
-            insert(ActionFeedback),
-            [
-                {"response_id": response_id, "action_id": a, "verdict": v}
-                for a, v in verdicts.items()
-            ],
-        )
-    if not answered:
-        session.execute(
-            update(Invitation).where(Invitation.id == invitation_id).values(answered=True)
-        )
-    mark_dirty(session, team_id=response_team, cycle_id=cycle_id)
-    return SubmitResult(cycle_id=cycle_id, team_id=response_team, revised=revised)

@@ -17,8 +17,8 @@ from pulse.answers.service import (
     LinkProblem,
     Survey,
     open_survey,
-    submit_response,
 )
+from pulse.answers.submit import submit_response
 from pulse.db import utcnow
 from pulse.instrument import THEME_LABELS
 from webapp.extensions import db
@@ -112,24 +112,14 @@ def answer(token: str) -> Page:
 
 
 def _submit(token: str, secret: str) -> Page:
-    # A successful submit reads the survey once, inside submit_response; the full survey (for
-    # the form again) is only loaded when the page has to be shown with an error.
-    form = AnswerForm()
-    selected = {k: v for k, v in _numbered_safe("item-").items() if v}
-    if not form.validate_on_submit():
-        message = "; ".join(e for errors in form.errors.values() for e in errors)
-        return _again(
-            token,
-            secret,
-            form,
-            selected=selected,
-            feedback={},
-            error=f"Your answers were not saved: {message}. Please press Submit again.",
-            status=400,
-        )
+    # CSRFProtect has already checked the token before this view runs, and submit_response
+    # checks every value (the comment's length included), so the success path reads the form
+    # data directly: the Flask-WTF form is only built to show the page again with an error.
+    # A successful submit reads the survey once, inside submit_response.
     try:
         answers = _numbered(request.form, "item-")
         feedback = _numbered(request.form, "action-")
+        comment = request.form.get("comment", "")
         for attempt in (1, 2):
             try:
                 submit_response(
@@ -137,7 +127,7 @@ def _submit(token: str, secret: str) -> Page:
                     token=token,
                     secret=secret,
                     answers=answers,
-                    comment=form.comment.data or "",
+                    comment=comment,
                     feedback=feedback,
                     now=utcnow(),
                 )
@@ -151,10 +141,7 @@ def _submit(token: str, secret: str) -> Page:
                     raise
     except InvalidAnswers as exc:
         db.session.rollback()
-        kept = {k: v for k, v in _numbered_safe("action-").items() if v}
-        return _again(
-            token, secret, form, selected=selected, feedback=kept, error=str(exc), status=422
-        )
+        return _again(token, secret, error=str(exc), status=422)
     except LinkProblem as problem:
         db.session.rollback()
         return _problem(problem)
@@ -162,21 +149,15 @@ def _submit(token: str, secret: str) -> Page:
     return redirect(url_for(".answer", token=token, saved=1), code=303)
 
 
-def _again(
-    token: str,
-    secret: str,
-    form: AnswerForm,
-    *,
-    selected: dict[int, str],
-    feedback: dict[int, str],
-    error: str,
-    status: int,
-) -> Page:
-    """The form again with an error; a link that cannot open a survey gets its own page."""
+def _again(token: str, secret: str, *, error: str, status: int) -> Page:
+    """The form again with the visitor's choices and an error; a dead link gets its own page."""
     try:
         survey = open_survey(db.session, token=token, secret=secret, now=utcnow())
     except LinkProblem as problem:
         return _problem(problem)
+    form = AnswerForm()  # filled from the posted data, so the comment is kept
+    selected = {k: v for k, v in _numbered_safe("item-").items() if v}
+    feedback = {k: v for k, v in _numbered_safe("action-").items() if v}
     page = _render(survey, form, token, selected=selected, feedback=feedback, error=error)
     return page, status
 

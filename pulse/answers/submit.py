@@ -1,0 +1,207 @@
+"""Recording or revising the response behind a link: one read, then the writes back to back.
+
+A submit is the hottest path of the product (everyone answers in the same hour), so its SQL
+is built once at import as Core statements with bound parameters: each submit only binds
+values, skipping the ORM's per-call statement construction, cache-key and unit-of-work costs.
+
+Nothing written links the response to the invitation: the response carries a random id, the
+team, the day and `revision_key` = HMAC(secret, token); the invitation only learns `answered`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, delete, false, insert, select, true, update
+from sqlalchemy.orm import Session
+
+from pulse.answers.models import ActionFeedback, Answer, Comment, Response
+from pulse.answers.service import (
+    CLOSED_LINK,
+    UNKNOWN_LINK,
+    AlreadyAnswered,
+    ClosedLink,
+    SurveyAction,
+    SurveyItem,
+    UnknownLink,
+    actions_since_last_pulse,
+    check_answers,
+    check_link_shape,
+)
+from pulse.db import Base, random_id
+from pulse.delivery.emails import choices_for_scale
+from pulse.delivery.models import Invitation, InvitationLink
+from pulse.delivery.tokens import revision_key, token_hash
+from pulse.reporting.dirty import mark_dirty
+from pulse.surveys.models import Cycle, CycleItem, Item
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+_links = _table(InvitationLink)
+_invitations = _table(Invitation)
+_cycles = _table(Cycle)
+_cycle_items = _table(CycleItem)
+_items = _table(Item)
+_responses = _table(Response)
+
+# The link's invitation, its cycle and items, and this link's earlier response if any, in one
+# round trip. FOR UPDATE OF the invitation row only (never the shared cycle) serialises two
+# submits of the same link on PostgreSQL; SQLite ignores it and serialises writers anyway.
+_TARGET = (
+    select(
+        _invitations.c.id,
+        _invitations.c.team_id,
+        _cycles.c.id,
+        _cycles.c.status,
+        _cycles.c.closes_at,
+        _cycles.c.module,
+        _responses.c.id,
+        _responses.c.team_id,
+        _items.c.id,
+        _items.c.wording,
+        _items.c.theme,
+        _items.c.scale,
+    )
+    .select_from(_links)
+    .join(_invitations, _invitations.c.id == _links.c.invitation_id)
+    .join(_cycles, _cycles.c.id == _invitations.c.cycle_id)
+    .outerjoin(_responses, _responses.c.revision_key == bindparam("revision_key"))
+    .outerjoin(_cycle_items, _cycle_items.c.cycle_id == _cycles.c.id)
+    .outerjoin(_items, _items.c.id == _cycle_items.c.item_id)
+    .where(_links.c.token_hash == bindparam("token_hash"))
+    .order_by(_cycle_items.c.position)
+    .with_for_update(of=_invitations)
+)
+_INSERT_RESPONSE = insert(_responses)
+_INSERT_ANSWERS = insert(_table(Answer))
+_INSERT_COMMENT = insert(_table(Comment))
+_INSERT_FEEDBACK = insert(_table(ActionFeedback))
+# Marks the invitation answered only if no other link of it did: the row count, read under
+# the write lock (SQLite) or the row lock (PostgreSQL), settles a race between two links.
+_MARK_ANSWERED = (
+    update(_invitations)
+    .where(_invitations.c.id == bindparam("invitation_id"), _invitations.c.answered == false())
+    .values(answered=true())
+)
+_CLEAR_REVISED = tuple(
+    delete(table).where(table.c.response_id == bindparam("revised_id"))
+    for table in map(_table, (Answer, Comment, ActionFeedback))
+)
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    cycle_id: int
+    team_id: int
+    revised: bool
+
+
+def _shown_actions(
+    session: Session, *, cycle_id: int, team_id: int, feedback: Mapping[int, str | None]
+) -> list[SurveyAction]:
+    if not feedback:
+        return []  # nothing to check feedback against: skip the two queries
+    cycle = session.get(Cycle, cycle_id)
+    assert cycle is not None
+    return [
+        SurveyAction(a.id, a.theme, a.text)
+        for a in actions_since_last_pulse(session, cycle=cycle, team_id=team_id)
+    ]
+
+
+def submit_response(
+    session: Session,
+    *,
+    token: str,
+    secret: str,
+    answers: Mapping[int, str | None],
+    comment: str,
+    feedback: Mapping[int, str | None],
+    now: datetime,
+) -> SubmitResult:
+    """Record or revise the response behind a link, mark the invitation and the team dirty.
+
+    Everything happens in the caller's transaction, which must be rolled back on any error
+    (AlreadyAnswered is only known once the invitation row is updated). Two concurrent first
+    submits of the same link collide on the unique revision key; the loser's IntegrityError
+    should be rolled back and the submit retried, which then revises the winner's response.
+    """
+    check_link_shape(token)
+    key = revision_key(secret, token)
+    connection = session.connection()
+    rows = connection.execute(_TARGET, {"token_hash": token_hash(token), "revision_key": key}).all()
+    if not rows:
+        raise UnknownLink(UNKNOWN_LINK)
+    invitation_id, team_id, cycle_id, status, closes_at, module, earlier, earlier_team = rows[0][:8]
+    if status != "open" or now >= closes_at:
+        raise ClosedLink(CLOSED_LINK)
+    items = [
+        SurveyItem(
+            item_id=item_id,
+            wording=wording,
+            theme=theme,
+            choices=choices_for_scale(scale),
+            dont_know=scale == "agree5_dk",
+        )
+        for *_, item_id, wording, theme, scale in rows
+        if item_id is not None
+    ]
+    actions = _shown_actions(session, cycle_id=cycle_id, team_id=team_id, feedback=feedback)
+    values, body, verdicts = check_answers(
+        items, actions, answers=answers, comment=comment, feedback=feedback
+    )
+    revised = earlier is not None
+    response_id, response_team = (earlier, earlier_team) if revised else (random_id(), team_id)
+    answer_rows = [
+        {"response_id": response_id, "item_id": item_id, "value": value}
+        for item_id, value in values.items()
+    ]
+    comment_row: dict[str, Any] | None = None
+    if body:
+        comment_row = {
+            "id": random_id(),
+            "response_id": response_id,
+            "cycle_id": cycle_id,
+            "team_id": response_team,
+            "theme": module,
+            "body": body,
+        }
+    feedback_rows = [
+        {"response_id": response_id, "action_id": a, "verdict": v} for a, v in verdicts.items()
+    ]
+
+    # Every read, check and parameter is ready: the writes follow back to back, so the write
+    # lock (SQLite's single writer) is held for as little Python work as possible. The dirty
+    # mark goes first because it builds its statement as it runs: before the lock, not under it.
+    mark_dirty(session, team_id=response_team, cycle_id=cycle_id)
+    if revised:
+        for clear in _CLEAR_REVISED:
+            connection.execute(clear, {"revised_id": response_id})
+    else:
+        # A concurrent first submit of the same link fails here on the unique revision key.
+        connection.execute(
+            _INSERT_RESPONSE,
+            {
+                "id": response_id,
+                "cycle_id": cycle_id,
+                "team_id": team_id,
+                "submitted_on": now.date(),
+                "revision_key": key,
+            },
+        )
+        if connection.execute(_MARK_ANSWERED, {"invitation_id": invitation_id}).rowcount != 1:
+            # Another link of the same invitation (the first email vs a reminder) answered it.
+            raise AlreadyAnswered("This invitation was answered with another link.")
+    if answer_rows:
+        connection.execute(_INSERT_ANSWERS, answer_rows)  # one executemany
+    if comment_row is not None:
+        connection.execute(_INSERT_COMMENT, comment_row)
+    if feedback_rows:
+        connection.execute(_INSERT_FEEDBACK, feedback_rows)
+    return SubmitResult(cycle_id=cycle_id, team_id=response_team, revised=revised)
