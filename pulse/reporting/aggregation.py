@@ -60,6 +60,7 @@ _THEME_FIGURES = (
 )
 _FLAGS = ("change", "change_p", "delta", "final")
 _ITEM_FIGURES = ("n", "mean", "distribution", "top2_pct", "suppressed")
+_DISTRIBUTION = '{{"1": {}, "2": {}, "3": {}, "4": {}, "5": {}}}'
 # `suppressed` is decided over the whole tree by stamp_cycles once the figures are written:
 # a new row starts from n < k, a stored one keeps its flag until then, so a row whose
 # figures are unchanged is not rewritten here only for the stamp to flip it back.
@@ -114,23 +115,25 @@ def _theme_columns(
     data: _Computed, rows: Any, k: int, flags: FlagColumns, final: set[int]
 ) -> dict[str, list[Any]]:
     t = data.themes
-    groups, cycles, themes = t.group[rows], t.cycle[rows], t.theme[rows]
-    keys = list(zip(groups.tolist(), cycles.tolist(), themes.tolist(), strict=True))
+    cycles, themes = t.cycle[rows].tolist(), t.theme[rows].tolist()
+    # The item set is the same for every group of a cycle and theme: join it once each.
+    item_sets = {
+        (c, th): ",".join(map(str, data.asked.get((c, THEMES[th]), [])))
+        for c, th in set(zip(cycles, themes, strict=True))
+    }
     columns: dict[str, list[Any]] = {
-        "team_id": groups.tolist(),
-        "cycle_id": cycles.tolist(),
-        "theme": [THEMES[th] for _, _, th in keys],
+        "team_id": t.group[rows].tolist(),
+        "cycle_id": cycles,
+        "theme": [THEMES[th] for th in themes],
     }
     for name in _THEME_FIGURES[:-2]:
         columns[name] = clean(getattr(t, name)[rows])
-    columns["item_set"] = [
-        ",".join(map(str, data.asked.get((c, THEMES[th]), []))) for _, c, th in keys
-    ]
+    columns["item_set"] = [item_sets[key] for key in zip(cycles, themes, strict=True)]
     columns["suppressed"] = (t.n[rows] < k).tolist()
     columns["change"] = [flags.direction[row] for row in rows.tolist()]
     columns["change_p"] = clean(flags.p[rows])
     columns["delta"] = clean(flags.delta[rows])
-    columns["final"] = [c in final for _, c, _ in keys]
+    columns["final"] = [c in final for c in cycles]
     return columns
 
 
@@ -149,10 +152,8 @@ def _item_columns(data: _Computed, rows: Any, k: int) -> dict[str, list[Any]]:
         "n": n.tolist(),
         "mean": clean(mean),
         # Serialised here: the writer passes JSON text straight through.
-        "distribution": [
-            f'{{"1": {a}, "2": {b}, "3": {c}, "4": {d}, "5": {e}}}'
-            for a, b, c, d, e in counts.tolist()
-        ],
+        # Formatted column-wise: a list per row would be a hundred thousand small objects.
+        "distribution": list(map(_DISTRIBUTION.format, *counts.T.tolist())),
         "top2_pct": clean(top2),
         "suppressed": (n < k).tolist(),
     }
