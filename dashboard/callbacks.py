@@ -22,14 +22,6 @@ from pulse.instrument import THEMES
 from webapp.extensions import db
 
 
-def _distribution_mean(distribution: dict[Any, int] | None) -> float:
-    if not distribution:
-        return float("nan")
-    counts = {int(key): int(value) for key, value in distribution.items()}
-    total = sum(counts.values())
-    return sum(v * c for v, c in counts.items()) / total if total else float("nan")
-
-
 def cycle_label(cycle: Any) -> str:
     state = "open now" if cycle.status == "open" else cycle.status
     return f"Opened {cycle.opened.isoformat()} ({state})"
@@ -136,7 +128,7 @@ def render_team(team_value: object, _version: object = None) -> tuple[Any, Any, 
     taking_part = source.participation_rows(
         db.session, team_ids=[team_id], threshold=viewer.k, cycle_ids=list(opened), context=report
     )
-    anchor_rows = source.anchor_item_rows(
+    anchor_rows = source.anchor_rows(
         db.session, team_id=team_id, threshold=viewer.k, cycle_ids=list(opened), context=report
     )
     anchors = anchor_series(anchor_rows, opened)
@@ -155,9 +147,8 @@ def anchor_series(
     for row in sorted(rows, key=lambda r: opened.get(r.cycle_id, date.min)):
         if row.theme not in series or row.cycle_id not in opened:
             continue
-        mean = float("nan") if row.suppressed else _distribution_mean(row.distribution)
         series[row.theme][0].append(opened[row.cycle_id].isoformat())
-        series[row.theme][1].append(mean)
+        series[row.theme][1].append(float("nan") if row.mean is None else row.mean)
     return series
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from pulse.reporting.queries import (
-    ItemRow,
     ReportContext,
+    anchor_rows,
     comment_rows,
     compare_rows,
     cycles_for,
@@ -18,31 +16,9 @@ from pulse.reporting.queries import (
     was_surveyed,
 )
 
-
-def anchor_item_rows(
-    session: Session,
-    *,
-    team_id: int,
-    threshold: int,
-    cycle_ids: list[int],
-    context: ReportContext | None = None,
-) -> list[ItemRow]:
-    """The anchor items' rows of one team across cycles, in one query."""
-    if not cycle_ids:
-        return []
-    return item_rows(
-        session,
-        team_ids=[team_id],
-        threshold=threshold,
-        cycle_ids=cycle_ids,
-        anchors_only=True,
-        context=context,
-    )
-
-
 __all__ = [
     "ReportContext",
-    "anchor_item_rows",
+    "anchor_rows",
     "comment_rows",
     "compare_rows",
     "cycles_for",

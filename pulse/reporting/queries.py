@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Row, select, true
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Comment, Response
@@ -33,21 +33,30 @@ from pulse.confidentiality import (
 from pulse.delivery.models import Invitation
 from pulse.instrument import THEMES
 from pulse.reporting.change import comparison_cycles
-from pulse.reporting.compute import TeamTree, asked_items
+from pulse.reporting.compute import TeamTree, marks, run_sql
 from pulse.reporting.context import ReportContext
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.rest import ThemeFigures, rest_of_organisation
-from pulse.reporting.rows import CommentRow, CycleRow, ItemRow, ParticipationRow, ThemeRow
+from pulse.reporting.rows import (
+    AnchorRow,
+    CommentRow,
+    CycleRow,
+    ItemRow,
+    ParticipationRow,
+    ThemeRow,
+)
 from pulse.reporting.suppression import hidden_by_cell, hidden_groups
 from pulse.surveys.models import Cycle, Item
 
 __all__ = [
+    "AnchorRow",
     "CommentRow",
     "CycleRow",
     "ItemRow",
     "ParticipationRow",
     "ReportContext",
     "ThemeRow",
+    "anchor_rows",
     "comment_rows",
     "compare_rows",
     "cycles_for",
@@ -250,7 +259,12 @@ def _theme_report(
     aggregates, hidden = _theme_cells(session, cycle_ids=wanted, context=context, team_ids=team_ids)
     opened = _opened(session, cycles, context)
     themes_of: dict[int, set[str]] = {}
-    for cycle_id, theme in asked_items(session, cycle_ids=cycles):
+    for cycle_id, theme in run_sql(
+        session,
+        "SELECT DISTINCT ci.cycle_id, i.theme FROM cycle_items ci JOIN items i "
+        f"ON i.id = ci.item_id WHERE ci.cycle_id IN ({marks(len(cycles))})",
+        cycles,
+    ):
         themes_of.setdefault(cycle_id, set()).add(theme)
     for _, cycle_id, theme in aggregates:
         themes_of.setdefault(cycle_id, set()).add(theme)
@@ -359,24 +373,13 @@ def participation_rows(
     return result
 
 
-def item_rows(
-    session: Session,
-    *,
-    team_ids: Collection[int],
-    threshold: int,
-    cycle_id: int | None = None,
-    cycle_ids: Collection[int] | None = None,
-    anchors_only: bool = False,
-    context: ReportContext | None = None,
-) -> list[ItemRow]:
-    """Raw answer distributions per item for drill-down, suppressed per item like scores."""
-    context = _context(session, threshold, context)
-    k, tree = context.k, context.tree
-    wanted = list(cycle_ids or []) + ([cycle_id] if cycle_id is not None else [])
-    if not team_ids or not wanted:
-        return []
-    stamped = context.stamped(session, wanted)
-    unstamped = [c for c in wanted if c not in stamped]
+def _item_hidden(
+    session: Session, *, context: ReportContext, cycles: list[int]
+) -> Callable[[int, int, int, bool], bool]:
+    """Whether (team, cycle, item) with its stored flag is hidden: the flag where the cycle is
+    stamped, otherwise decided over the whole tree from every group's count on this read."""
+    stamped = context.stamped(session, cycles)
+    unstamped = [c for c in cycles if c not in stamped]
     decided: Decided = {}
     if unstamped:
         counts = session.execute(
@@ -387,7 +390,33 @@ def item_rows(
                 ItemAggregate.n,
             ).where(ItemAggregate.cycle_id.in_(unstamped))
         )
-        decided = hidden_by_cell(tree.parents, (((c, i), g, n) for g, c, i, n in counts), k)
+        decided = hidden_by_cell(
+            context.tree.parents, (((c, i), g, n) for g, c, i, n in counts), context.k
+        )
+
+    def hidden(team_id: int, cycle_id: int, item_id: int, stored: bool) -> bool:
+        if cycle_id in stamped:
+            return stored
+        return team_id in decided.get((cycle_id, item_id), _NONE)
+
+    return hidden
+
+
+def item_rows(
+    session: Session,
+    *,
+    team_ids: Collection[int],
+    threshold: int,
+    cycle_id: int | None = None,
+    cycle_ids: Collection[int] | None = None,
+    context: ReportContext | None = None,
+) -> list[ItemRow]:
+    """Raw answer distributions per item for drill-down, suppressed per item like scores."""
+    context = _context(session, threshold, context)
+    wanted = list(cycle_ids or []) + ([cycle_id] if cycle_id is not None else [])
+    if not team_ids or not wanted:
+        return []
+    hidden = _item_hidden(session, context=context, cycles=wanted)
     found = session.execute(
         select(
             ItemAggregate.team_id,
@@ -404,14 +433,10 @@ def item_rows(
         )
         .join(Item, Item.id == ItemAggregate.item_id)
         .where(ItemAggregate.cycle_id.in_(wanted), ItemAggregate.team_id.in_(list(team_ids)))
-        .where(Item.is_anchor if anchors_only else true())
     )
     rows = []
     for agg in found:
-        if agg.cycle_id in stamped:
-            shown = not agg.suppressed
-        else:
-            shown = agg.team_id not in decided.get((agg.cycle_id, agg.item_id), _NONE)
+        shown = not hidden(agg.team_id, agg.cycle_id, agg.item_id, agg.suppressed)
         distribution = agg.distribution
         rows.append(
             ItemRow(
@@ -429,6 +454,42 @@ def item_rows(
         )
     order = {theme: i for i, theme in enumerate((*THEMES, "enps"))}
     rows.sort(key=lambda r: (r.cycle_id, r.team_id, order.get(r.theme, 9), r.item_code))
+    return rows
+
+
+def anchor_rows(
+    session: Session,
+    *,
+    team_id: int,
+    threshold: int,
+    cycle_ids: Collection[int],
+    context: ReportContext | None = None,
+) -> list[AnchorRow]:
+    """The mean answer to each theme's anchor item per cycle, for trends; hidden like items."""
+    context = _context(session, threshold, context)
+    wanted = sorted(cycle_ids)
+    if not wanted:
+        return []
+    hidden = _item_hidden(session, context=context, cycles=wanted)
+    found = session.execute(
+        select(
+            ItemAggregate.cycle_id,
+            ItemAggregate.item_id,
+            ItemAggregate.mean,
+            ItemAggregate.suppressed,
+            Item.theme,
+        )
+        .join(Item, Item.id == ItemAggregate.item_id)
+        .where(
+            ItemAggregate.team_id == team_id,
+            ItemAggregate.cycle_id.in_(wanted),
+            Item.is_anchor,
+        )
+    )
+    rows = []
+    for cycle, item, mean, stored, theme in found:
+        shown = mean is not None and not hidden(team_id, cycle, item, stored)
+        rows.append(AnchorRow(cycle_id=cycle, theme=theme, mean=_r1(mean) if shown else None))
     return rows
 
 

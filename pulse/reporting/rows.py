@@ -63,6 +63,15 @@ class ItemRow:
 
 
 @dataclass(frozen=True)
+class AnchorRow:
+    """A team's mean answer to a theme's anchor item in one cycle; None where hidden."""
+
+    cycle_id: int
+    theme: str
+    mean: float | None
+
+
+@dataclass(frozen=True)
 class CommentRow:
     """A comment as shown: its theme tag and text, nothing that could date or link it."""
 

@@ -16,6 +16,7 @@ from pulse.reporting.compute import TeamTree
 from pulse.reporting.models import SuppressionStamp
 from pulse.reporting.queries import (
     ReportContext,
+    anchor_rows,
     compare_rows,
     item_rows,
     participation_rows,
@@ -55,6 +56,10 @@ def _everything(session: Session, *, teams: dict[str, Team], k: int) -> dict[str
             compare_rows(session, team_id=t.id, cycle_id=c, threshold=k)
             for t in teams.values()
             for c in cycles
+        ],
+        "anchors": [
+            anchor_rows(session, team_id=t.id, threshold=k, cycle_ids=cycles)
+            for t in teams.values()
         ],
     }
 
@@ -123,6 +128,12 @@ def test_boundary_k_minus_one_and_k_from_the_stamp(session: Session) -> None:
     # n = k: shown, alone in its department.
     assert rows[("Five", "safety")].n == 5 and rows[("D2", "safety")].n == 5
     taking_part = {r.team: r for r in participation_rows(session, team_ids=ids, threshold=5)}
+    anchors = {
+        name: anchor_rows(session, team_id=teams[name].id, threshold=5, cycle_ids=[cycle.id])
+        for name in ("Four", "Five")
+    }
+    assert len(anchors["Four"]) == 3 and all(a.mean is None for a in anchors["Four"])
+    assert len(anchors["Five"]) == 3 and all(a.mean is not None for a in anchors["Five"])
     assert taking_part["Four"].invited is None and taking_part["Eight"].invited is None
     assert taking_part["Five"].invited == 5 and taking_part["D1"].invited == 21
     assert _everything(session, teams=teams, k=5) == _decided_on_read(session, teams=teams, k=5)
@@ -212,7 +223,7 @@ def test_one_context_serves_every_query_of_a_report_at_its_own_k(session: Sessio
     assert shared == {
         key: value
         for key, value in _everything(session, teams=teams, k=5).items()
-        if key != "compare"
+        if key not in {"compare", "anchors"}
     }
     with pytest.raises(ValueError, match="k = 5"):
         theme_rows(session, team_ids=ids, threshold=4, context=context)
