@@ -109,24 +109,44 @@ def _theme_row(
     k: int,
 ) -> ThemeRow:
     name, parent = names[team_id]
-    shown = agg is not None and not hidden
+    parent_name = names[parent][0] if parent is not None else None
+    if agg is None or hidden:
+        # Hidden or never answered: the same row either way, with no figure at all.
+        return ThemeRow(
+            team_id=team_id,
+            team=name,
+            parent=parent_name,
+            cycle_id=cycle_id,
+            cycle_opened=opened.date(),
+            theme=theme,
+            n=None,
+            mean=None,
+            ci_low=None,
+            ci_high=None,
+            favourable_pct=None,
+            fav_low=None,
+            fav_high=None,
+            change=None,
+            suppressed=True,
+            reason=suppressed_reason(k),
+        )
     return ThemeRow(
         team_id=team_id,
         team=name,
-        parent=names[parent][0] if parent is not None else None,
+        parent=parent_name,
         cycle_id=cycle_id,
         cycle_opened=opened.date(),
         theme=theme,
-        n=agg.n if shown and agg else None,
-        mean=_r1(agg.mean) if shown and agg else None,
-        ci_low=_r1(agg.ci_low) if shown and agg else None,
-        ci_high=_r1(agg.ci_high) if shown and agg else None,
-        favourable_pct=_pct(agg.favourable_pct) if shown and agg else None,
-        fav_low=_pct(agg.fav_low) if shown and agg else None,
-        fav_high=_pct(agg.fav_high) if shown and agg else None,
-        change=change if shown else None,
-        suppressed=not shown,
-        reason=None if shown else suppressed_reason(k),
+        n=agg.n,
+        mean=_r1(agg.mean),
+        ci_low=_r1(agg.ci_low),
+        ci_high=_r1(agg.ci_high),
+        favourable_pct=_pct(agg.favourable_pct),
+        fav_low=_pct(agg.fav_low),
+        fav_high=_pct(agg.fav_high),
+        change=change,
+        suppressed=False,
+        reason=None,
     )
 
 
@@ -224,14 +244,15 @@ def _cycles(
 ) -> list[int]:
     if cycle_ids is not None:
         return list(cycle_ids)
-    query = select(Cycle.id).where(
-        Cycle.id.in_(
-            select(Participation.cycle_id).where(Participation.team_id.in_(list(team_ids)))
-        )
-        | Cycle.id.in_(
-            select(ThemeAggregate.cycle_id).where(ThemeAggregate.team_id.in_(list(team_ids)))
-        )
+    ids = list(team_ids)
+    # Each half reads an index that starts with the team (participation's key, the
+    # aggregates' unique key).
+    found = (
+        select(Participation.cycle_id)
+        .where(Participation.team_id.in_(ids))
+        .union(select(ThemeAggregate.cycle_id).where(ThemeAggregate.team_id.in_(ids)))
     )
+    query = select(Cycle.id).where(Cycle.id.in_(found.scalar_subquery()))
     if since is not None:
         if isinstance(since, datetime):
             start = since if since.tzinfo else since.replace(tzinfo=UTC)
