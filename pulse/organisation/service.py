@@ -33,7 +33,9 @@ def get_settings(session: Session, *, default_threshold: int = 5) -> OrgSettings
 
 def threshold(session: Session, *, default: int = 5) -> int:
     """The confidentiality threshold k in force."""
-    return get_settings(session, default_threshold=default).threshold
+    # Read on every report: the one value, not every setting.
+    stored = session.scalar(select(OrgSetting.value).where(OrgSetting.key == "threshold"))
+    return default if stored is None else int(stored)
 
 
 def update_settings(
