@@ -76,7 +76,6 @@ _TARGET = (
     .outerjoin(_items, _items.c.id == _cycle_items.c.item_id)
     .where(_links.c.token_hash == bindparam("token_hash"))
     .order_by(_cycle_items.c.position)
-    .with_for_update(of=_invitations)
 )
 _INSERT_RESPONSE = insert(_responses)
 _INSERT_ANSWERS = insert(_table(Answer))
@@ -88,6 +87,10 @@ _MARK_ANSWERED = (
     update(_invitations)
     .where(_invitations.c.id == bindparam("invitation_id"), _invitations.c.answered == false())
     .values(answered=true())
+)
+# Serialises two revisions of the same response on PostgreSQL (SQLite serialises writers).
+_LOCK_RESPONSE = (
+    select(_responses.c.id).where(_responses.c.id == bindparam("revised_id")).with_for_update()
 )
 _CLEAR_REVISED = tuple(
     delete(table).where(table.c.response_id == bindparam("revised_id"))
@@ -181,6 +184,7 @@ def submit_response(
     # mark goes first because it builds its statement as it runs: before the lock, not under it.
     mark_dirty(session, team_id=response_team, cycle_id=cycle_id)
     if revised:
+        connection.execute(_LOCK_RESPONSE, {"revised_id": response_id})
         for clear in _CLEAR_REVISED:
             connection.execute(clear, {"revised_id": response_id})
     else:

@@ -313,3 +313,58 @@ def test_concurrent_double_submit_gives_one_response(
     assert statuses == [303] * 4
     assert count(session, Response) == 1
     assert count(session, Answer) == len(cycle.items)
+
+
+def second_link(session: Session, token: str) -> str:
+    """A fresh link to the same invitation, as a reminder email carries."""
+    from pulse.delivery.tokens import new_token, token_hash
+
+    invitation_id = session.scalars(
+        select(InvitationLink.invitation_id).where(InvitationLink.token_hash == token_hash(token))
+    ).one()
+    other = new_token()
+    session.add(InvitationLink(invitation_id=invitation_id, token_hash=token_hash(other)))
+    session.commit()
+    return other
+
+
+def test_a_second_link_of_an_answered_invitation_is_refused_and_writes_nothing(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    first = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    reminder = second_link(session, first)
+    client = app.test_client()
+    assert client.post(f"/s/{first}", data=full_answers(cycle, "2")).status_code == 303
+    refused = client.post(f"/s/{reminder}", data={**full_answers(cycle, "5"), "comment": "x"})
+    assert refused.status_code == 409
+    assert count(session, Response) == 1 and count(session, Comment) == 0
+    assert set(session.scalars(select(Answer.value))) == {2}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_two_links_of_one_invitation_submitted_at_once_give_one_response(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    first = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    tokens = [first, second_link(session, first)] * 2
+    barrier = threading.Barrier(len(tokens))
+    statuses: list[int] = []
+
+    def submit(client: FlaskClient, token: str) -> None:
+        barrier.wait()
+        statuses.append(client.post(f"/s/{token}", data=full_answers(cycle)).status_code)
+
+    threads = [threading.Thread(target=submit, args=(app.test_client(), t)) for t in tokens]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Whichever link wins, its twin submit revises; the other link's two submits are refused.
+    assert sorted(statuses) == [303, 303, 409, 409]
+    assert count(session, Response) == 1
+    assert count(session, Answer) == len(cycle.items)
+    assert session.scalars(select(Invitation.answered)).one() is True
