@@ -25,17 +25,30 @@ Reminders live in `pulse.delivery.reminders`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from pulse.config import Settings
-from pulse.db import utcnow
+from pulse.db import UTCDateTime, utcnow
 from pulse.delivery.emails import CycleEmail, email_for_cycle, render_message
 from pulse.delivery.mail import Mailer, PermanentMailError, TemporaryMailError, open_mailer
 from pulse.delivery.models import Invitation, InvitationLink
@@ -57,6 +70,19 @@ class SendReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+
+
+_invitations = cast(Table, Invitation.__table__)
+_MARK_SENT = (
+    update(_invitations)
+    .where(_invitations.c.id == bindparam("invitation_id"))
+    .values(
+        delivery_state="sent",
+        sent_at=bindparam("when", type_=UTCDateTime()),
+        attempts=_invitations.c.attempts + 1,
+        last_error=None,
+    )
+)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -223,9 +249,12 @@ def send_invitations(
         return report
     pending_ids = [c.invitation_id for c in claimed]
     try:
-        with mailer_factory(settings, session) as mailer:
+        with (
+            _marks_connection(session, settings) as marks,
+            mailer_factory(settings, session) as mailer,
+        ):
             while claimed:
-                _send_group(session, mailer, shared, claimed, pending_ids, report, now)
+                _send_group(session, marks, mailer, shared, claimed, pending_ids, report, now)
                 claimed = _claim_invitations(session, cycle_id=cycle_id, now=now)
                 pending_ids = [c.invitation_id for c in claimed]
                 session.commit()
@@ -238,8 +267,23 @@ def send_invitations(
     return report
 
 
+@contextmanager
+def _marks_connection(session: Session, settings: Settings) -> Iterator[Connection | None]:
+    """Where "sent" marks go: a connection of their own whose every statement commits as it
+    completes, or None (the session) for the outbox, whose messages are stored in the session
+    and must commit together with their mark."""
+    if settings.mail_backend == "outbox":
+        yield None
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield connection
+
+
 def _send_group(
     session: Session,
+    marks: Connection | None,
     mailer: Mailer,
     shared: CycleEmail,
     claimed: list[Claimed],
@@ -262,22 +306,21 @@ def _send_group(
             report.retrying += outcome == "retry"
             consecutive_temporary += not permanent
             last_error = invitation.last_error or ""
+            session.commit()
         else:
-            # One UPDATE by key, no SELECT first: the success path is the one taken 5,000 times.
-            session.execute(
-                update(Invitation)
-                .where(Invitation.id == item.invitation_id)
-                .values(
-                    delivery_state="sent",
-                    sent_at=now,
-                    attempts=Invitation.attempts + 1,
-                    last_error=None,
-                )
-            )
+            # The success path is taken once per person: one prebuilt UPDATE by key, committed
+            # by itself on its own autocommit connection. That is the same durable "sent" mark
+            # as UPDATE + COMMIT in the session, in one round trip instead of three
+            # (BEGIN, UPDATE, COMMIT) on PostgreSQL.
+            mark = {"invitation_id": item.invitation_id, "when": now}
+            if marks is None:
+                session.execute(_MARK_SENT, mark)
+                session.commit()
+            else:
+                marks.execute(_MARK_SENT, mark)
             report.sent += 1
             consecutive_temporary = 0
         pending_ids.remove(item.invitation_id)
-        session.commit()
         if consecutive_temporary >= 2:
             # Two in a row looks like the server, not the recipients: stop and retry later.
             raise TemporaryMailError(f"mail server keeps deferring: {last_error}")
