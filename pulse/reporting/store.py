@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from itertools import compress, repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
@@ -63,10 +64,18 @@ def _compiled_upsert(
 
 @dataclass(frozen=True)
 class _Changes:
-    rows: list[Row]  # given rows to write, in the order of the given columns
+    keep: list[bool] | None  # which given rows to write (None: all of them)
     updating: bool  # some of them replace stored rows
     inserting: bool  # some of them are new
     gone: list[Row]  # keys of stored rows that were not given
+
+    def written(self, values: Iterable[Row]) -> list[Row]:
+        """Those of these rows (one per given row, in order) that are to be written."""
+        return list(values if self.keep is None else compress(values, self.keep))
+
+
+_EVERYTHING = _Changes(None, True, True, [])
+_NOTHING = _Changes([], False, False, [])
 
 
 def upsert(
@@ -89,38 +98,39 @@ def upsert(
     names = tuple(columns)
     count = len(columns[names[0]]) if names else 0
     connection = session.connection()
-    if within is None:
-        changes = _Changes(list(zip(*columns.values(), strict=True)), True, True, [])
-    else:
-        changes = _changes(connection, table, columns, keys=keys, update=update, within=within)
-    if changes.gone:
-        _delete(connection, table, keys, changes.gone)
-    if not changes.rows:
-        return count
-    if connection.dialect.name == "postgresql":
-        _merge_postgresql(
-            connection,
-            table,
-            names,
-            changes,
-            keys=keys,
-            update=update,
-            now=computed_at,
-            within=within or {},
-        )
-    else:
-        _upsert_sqlite(
-            connection, table, names, changes.rows, keys=keys, update=update, now=computed_at
-        )
+    with _bulk_tuples():
+        changes = _EVERYTHING
+        if within is not None:
+            changes = _changes(connection, table, columns, keys=keys, update=update, within=within)
+        if changes.gone:
+            _delete(connection, table, keys, changes.gone)
+        if count == 0 or changes.keep == [] or not (changes.updating or changes.inserting):
+            return count
+        if connection.dialect.name == "postgresql":
+            _merge_postgresql(
+                connection,
+                table,
+                columns,
+                changes,
+                keys=keys,
+                update=update,
+                now=computed_at,
+                within=within or {},
+            )
+        else:
+            _upsert_sqlite(
+                connection, table, columns, changes, keys=keys, update=update, now=computed_at
+            )
     return count
 
 
 @contextmanager
 def _bulk_tuples() -> Iterator[None]:
-    """Pause the cycle collector while many small tuples of scalars are built."""
+    """Pause the cycle collector while many small tuples of scalars are built and used."""
     # Such tuples cannot form reference cycles, yet creating a hundred thousand of them
     # sets the collector walking every live object again and again: several times the
-    # cost of reading them. It runs again as soon as the block ends.
+    # cost of reading them. They are freed by reference counting when the block ends,
+    # and the collector runs again.
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -154,39 +164,27 @@ def _changes(
         values = [json.dumps(sorted(values)) for values in within.values()]
     sql = f"SELECT {_listed(table, compared, cast_json=postgres)} FROM {table.name} WHERE {where}"
     cursor = _cursor(connection)
-    with _bulk_tuples():
-        try:
-            # Binary results spare PostgreSQL and the client formatting and parsing floats.
-            cursor.execute(sql, values, **({"binary": True} if postgres else {}))
-            stored = set(cursor.fetchall())
-        finally:
-            cursor.close()
-        if not stored:
-            return _Changes(list(zip(*columns.values(), strict=True)), False, True, [])
-        count = len(next(iter(columns.values())))
-        if len(stored) == count and stored.issuperset(
-            zip(*(columns[name] for name in compared), strict=True)
-        ):
-            # Every row is stored as given (the usual rerun): nothing to write or delete.
-            # The tuples are freed here, by reference counting, before the collector is back.
-            del stored
-            return _Changes([], False, False, [])
-        given = list(zip(*(columns[name] for name in compared), strict=True))
-        fresh = [index for index, row in enumerate(given) if row not in stored]
-        leftover = stored.difference(given)  # stored rows that change or go
-        del stored
-        width = len(keys)
-        rewritten = {given[index][:width] for index in fresh} if leftover else set()
-        gone = [row[:width] for row in leftover if row[:width] not in rewritten]
-        changed = len(leftover) - len(gone)  # stored rows that given ones replace
-        del given, leftover, rewritten
-        everything = list(columns.values())
-        return _Changes(
-            rows=[tuple(column[index] for column in everything) for index in fresh],
-            updating=changed > 0,
-            inserting=len(fresh) > changed,
-            gone=gone,
-        )
+    try:
+        # Binary results spare PostgreSQL and the client formatting and parsing floats.
+        cursor.execute(sql, values, **({"binary": True} if postgres else {}))
+        stored = set(cursor.fetchall())
+    finally:
+        cursor.close()
+    if not stored:
+        return _Changes(None, False, True, [])
+    count = len(next(iter(columns.values())))
+    if len(stored) == count and stored.issuperset(
+        zip(*(columns[name] for name in compared), strict=True)
+    ):
+        return _NOTHING  # every row is stored as given: the usual rerun
+    given = list(zip(*(columns[name] for name in compared), strict=True))
+    keep = [row not in stored for row in given]
+    leftover = stored.difference(given)  # stored rows that change or go
+    width = len(keys)
+    rewritten = {row[:width] for row in compress(given, keep)} if leftover else set()
+    gone = [row[:width] for row in leftover if row[:width] not in rewritten]
+    changed = len(leftover) - len(gone)  # stored rows that given ones replace
+    return _Changes(keep, updating=changed > 0, inserting=sum(keep) > changed, gone=gone)
 
 
 def _getter(names: Sequence[str], wanted: Sequence[str]) -> Any:
@@ -210,8 +208,8 @@ def _delete(connection: Connection, table: Table, keys: Sequence[str], gone: lis
 def _upsert_sqlite(
     connection: Connection,
     table: Table,
-    names: tuple[str, ...],
-    rows: list[Row],
+    columns: Mapping[str, list[Any]],
+    changes: _Changes,
     *,
     keys: Sequence[str],
     update: Sequence[str],
@@ -219,18 +217,27 @@ def _upsert_sqlite(
 ) -> None:
     # One executemany on the DBAPI cursor. The values are already plain Python scalars,
     # so only the few columns whose type converts them (timestamps) are processed.
+    names = tuple(columns)
     sql, order = _compiled_upsert(connection.dialect, table, names, tuple(keys), tuple(update))
     stamp = table.c.computed_at.type.bind_processor(connection.dialect)
     value = stamp(now) if stamp else now
     # sqlite3's own datetime adapter writes isoformat(" "); doing it once saves a call a row.
     value = value.isoformat(" ") if isinstance(value, datetime) else value
     # The compiled INSERT also lists columns with a Python-side default that were not given.
-    extra = tuple(name for name in order if name not in names and name != "computed_at")
-    defaults = tuple(_scalar_default(table, name) for name in extra)
-    arrange = _getter((*names, "computed_at", *extra), order)
+    constants = {"computed_at": value}
+    for name in order:
+        if name not in columns and name != "computed_at":
+            constants[name] = _scalar_default(table, name)
+    count = len(next(iter(columns.values())))
+    rows = changes.written(
+        zip(
+            *(columns[n] if n in columns else repeat(constants[n], count) for n in order),
+            strict=True,
+        )
+    )
     cursor = _cursor(connection)
     try:
-        cursor.executemany(sql, [arrange((*row, value, *defaults)) for row in rows])
+        cursor.executemany(sql, rows)
     finally:
         cursor.close()
 
@@ -245,7 +252,7 @@ def _scalar_default(table: Table, name: str) -> Any:
 def _merge_postgresql(
     connection: Connection,
     table: Table,
-    names: tuple[str, ...],
+    columns: Mapping[str, list[Any]],
     changes: _Changes,
     *,
     keys: Sequence[str],
@@ -257,6 +264,7 @@ def _merge_postgresql(
     # UPDATE … FROM rewrites the stored rows they replace and one INSERT adds the new ones.
     # The temporary table is private to this connection, so concurrent runs never see
     # each other's rows, and it is dropped straight after (or at commit).
+    names = tuple(columns)
     target = table.name
     staging = f"pulse_upsert_{target}"
     listed = ", ".join(names)
@@ -279,7 +287,7 @@ def _merge_postgresql(
         types = [column.type_code for column in cursor.description or ()]
         with cursor.copy(f"COPY {staging} ({listed}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(types)
-            for row in changes.rows:
+            for row in changes.written(zip(*columns.values(), strict=True)):
                 copy.write_row(row)
         if changes.updating:
             assignments = ", ".join(f"{name} = s.{name}" for name in update)
