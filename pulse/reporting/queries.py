@@ -176,6 +176,41 @@ _SHOWN_FIGURES = (
 )
 
 
+def _decider(
+    session: Session,
+    *,
+    context: ReportContext,
+    cycles: list[int],
+    model: Any,
+    cell: Any,
+    count: Any,
+) -> Callable[[int, int, Any, bool], bool]:
+    """Whether a group's figure in a cell is hidden, given its stored flag.
+
+    A cell is a cycle and, when `cell` names a column, its value (a theme, an item). Stamped
+    cycles carry the decision in the rows' flags; the others are decided here over the whole
+    tree from every group's `count`, as the stamp would have been.
+    """
+    stamped = context.stamped(session, cycles)
+    unstamped = [c for c in cycles if c not in stamped]
+    decided: Decided = {}
+    if unstamped:
+        columns = [model.team_id, model.cycle_id, count, *([] if cell is None else [cell])]
+        found = session.execute(select(*columns).where(model.cycle_id.in_(unstamped)))
+        decided = hidden_by_cell(
+            context.tree.parents,
+            ((c if cell is None else (c, rest[0]), g, n) for g, c, n, *rest in found),
+            context.k,
+        )
+
+    def hidden(team_id: int, cycle_id: int, value: Any, stored: bool) -> bool:
+        if cycle_id in stamped:
+            return bool(stored)
+        return team_id in decided.get(cycle_id if cell is None else (cycle_id, value), _NONE)
+
+    return hidden
+
+
 def _theme_cells(
     session: Session,
     *,
@@ -183,27 +218,17 @@ def _theme_cells(
     context: ReportContext,
     team_ids: Collection[int],
 ) -> tuple[dict[tuple[int, int, str], Row[Any]], IsHidden]:
-    """The given groups' aggregates in these cycles and whether each is hidden.
-
-    Stamped cycles carry their decision in the rows; the others are decided here over the
-    whole tree from every group's count, as the stamp would have been.
-    """
+    """The given groups' aggregates in these cycles and whether each is hidden (a group
+    without an aggregate has nothing to show)."""
     cycles = sorted(set(cycle_ids))
-    stamped = context.stamped(session, cycles)
-    unstamped = [c for c in cycles if c not in stamped]
-    decided: Decided = {}
-    if unstamped:
-        counts = session.execute(
-            select(
-                ThemeAggregate.team_id,
-                ThemeAggregate.cycle_id,
-                ThemeAggregate.theme,
-                ThemeAggregate.n,
-            ).where(ThemeAggregate.cycle_id.in_(unstamped))
-        )
-        decided = hidden_by_cell(
-            context.tree.parents, (((c, th), g, n) for g, c, th, n in counts), context.k
-        )
+    decide = _decider(
+        session,
+        context=context,
+        cycles=cycles,
+        model=ThemeAggregate,
+        cell=ThemeAggregate.theme,
+        count=ThemeAggregate.n,
+    )
     figures = [getattr(ThemeAggregate, name) for name in _SHOWN_FIGURES]
     aggregates = {
         (row.team_id, row.cycle_id, row.theme): row
@@ -216,11 +241,7 @@ def _theme_cells(
 
     def hidden(team_id: int, cycle_id: int, theme: Any) -> bool:
         row = aggregates.get((team_id, cycle_id, theme))
-        if row is None:
-            return True
-        if cycle_id in stamped:
-            return bool(row.suppressed)
-        return team_id in decided.get((cycle_id, theme), _NONE)
+        return row is None or decide(team_id, cycle_id, theme, row.suppressed)
 
     return aggregates, hidden
 
@@ -350,21 +371,19 @@ def participation_rows(
 ) -> list[ParticipationRow]:
     """Invitations and responses per group; counts and rate only where ≥ k were invited."""
     context = _context(session, threshold, context)
-    k, tree, names = context.k, context.tree, context.names(session)
+    names = context.names(session)
     if not team_ids:
         return []
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
-    stamped = context.stamped(session, cycles)
-    unstamped = [c for c in cycles if c not in stamped]
-    decided: Decided = {}
-    if unstamped:
-        counts = session.execute(
-            select(Participation.team_id, Participation.cycle_id, Participation.invited).where(
-                Participation.cycle_id.in_(unstamped)
-            )
-        )
-        # Complementary suppression on invited counts: no subtraction reveals a group below k.
-        decided = hidden_by_cell(tree.parents, ((c, g, invited) for g, c, invited in counts), k)
+    # Complementary suppression on invited counts: no subtraction reveals a group below k.
+    decide = _decider(
+        session,
+        context=context,
+        cycles=cycles,
+        model=Participation,
+        cell=None,
+        count=Participation.invited,
+    )
     rows = session.execute(
         select(
             Participation.team_id,
@@ -377,8 +396,7 @@ def participation_rows(
     opened = _opened(session, cycles, context)
     result = []
     for team, cycle, invited, responded, stored in rows:
-        hidden = stored if cycle in stamped else team in decided.get(cycle, _NONE)
-        shown = not hidden
+        shown = not decide(team, cycle, None, stored)
         rate = round_pct(100.0 * responded / invited) if shown and invited else None
         result.append(
             ParticipationRow(
@@ -392,35 +410,6 @@ def participation_rows(
         )
     result.sort(key=lambda r: (opened[r.cycle_id], r.team.lower()))
     return result
-
-
-def _item_hidden(
-    session: Session, *, context: ReportContext, cycles: list[int]
-) -> Callable[[int, int, int, bool], bool]:
-    """Whether (team, cycle, item) with its stored flag is hidden: the flag where the cycle is
-    stamped, otherwise decided over the whole tree from every group's count on this read."""
-    stamped = context.stamped(session, cycles)
-    unstamped = [c for c in cycles if c not in stamped]
-    decided: Decided = {}
-    if unstamped:
-        counts = session.execute(
-            select(
-                ItemAggregate.team_id,
-                ItemAggregate.cycle_id,
-                ItemAggregate.item_id,
-                ItemAggregate.n,
-            ).where(ItemAggregate.cycle_id.in_(unstamped))
-        )
-        decided = hidden_by_cell(
-            context.tree.parents, (((c, i), g, n) for g, c, i, n in counts), context.k
-        )
-
-    def hidden(team_id: int, cycle_id: int, item_id: int, stored: bool) -> bool:
-        if cycle_id in stamped:
-            return stored
-        return team_id in decided.get((cycle_id, item_id), _NONE)
-
-    return hidden
 
 
 def item_rows(
@@ -437,7 +426,14 @@ def item_rows(
     wanted = list(cycle_ids or []) + ([cycle_id] if cycle_id is not None else [])
     if not team_ids or not wanted:
         return []
-    hidden = _item_hidden(session, context=context, cycles=wanted)
+    hidden = _decider(
+        session,
+        context=context,
+        cycles=wanted,
+        model=ItemAggregate,
+        cell=ItemAggregate.item_id,
+        count=ItemAggregate.n,
+    )
     found = session.execute(
         select(
             ItemAggregate.team_id,
@@ -491,7 +487,14 @@ def anchor_rows(
     wanted = sorted(cycle_ids)
     if not wanted:
         return []
-    hidden = _item_hidden(session, context=context, cycles=wanted)
+    hidden = _decider(
+        session,
+        context=context,
+        cycles=wanted,
+        model=ItemAggregate,
+        cell=ItemAggregate.item_id,
+        count=ItemAggregate.n,
+    )
     found = session.execute(
         select(
             ItemAggregate.cycle_id,

@@ -46,23 +46,6 @@ def tree_key(parents: Mapping[int, int | None]) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def stamped_cycles(
-    session: Session, *, cycle_ids: Collection[int], k: int, tree: TeamTree
-) -> set[int]:
-    """The cycles among these whose stored flags hold for threshold k and this tree."""
-    if not cycle_ids:
-        return set()
-    return set(
-        session.scalars(
-            select(SuppressionStamp.cycle_id).where(
-                SuppressionStamp.cycle_id.in_(sorted(cycle_ids)),
-                SuppressionStamp.threshold == k,
-                SuppressionStamp.tree_key == tree_key(tree.parents),
-            )
-        )
-    )
-
-
 def unstamped_cycles(session: Session, *, k: int, tree: TeamTree) -> list[int]:
     """Cycles with figures whose flags do not hold for k and this tree (for the sweep)."""
     current = select(SuppressionStamp.cycle_id).where(

@@ -22,7 +22,7 @@ from pulse.reporting.queries import (
     participation_rows,
     theme_rows,
 )
-from pulse.reporting.stamps import forget_stamps, stamp_cycles, stamped_cycles, unstamped_cycles
+from pulse.reporting.stamps import forget_stamps, stamp_cycles, unstamped_cycles
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
@@ -42,6 +42,11 @@ def _invite(session: Session, cycle: Cycle, team: Team, count: int) -> None:
         session.add(person)
         session.flush()
         session.add(Invitation(cycle_id=cycle.id, person_id=person.id, team_id=team.id))
+
+
+def _stamped(session: Session, cycle_ids: list[int], *, k: int) -> set[int]:
+    """The cycles whose stored flags reports trust at threshold k and the tree as it is."""
+    return ReportContext.load(session, threshold=k).stamped(session, cycle_ids)
 
 
 def _everything(session: Session, *, teams: dict[str, Team], k: int) -> dict[str, Any]:
@@ -94,10 +99,7 @@ def test_stamped_reports_equal_reports_decided_on_read(session: Session, seed: i
     teams, cycles = _org(session, seed)
     rebuild_all(session, threshold=5)
     session.commit()
-    tree = TeamTree.load(session)
-    assert stamped_cycles(session, cycle_ids=[c.id for c in cycles], k=5, tree=tree) == {
-        c.id for c in cycles
-    }
+    assert _stamped(session, [c.id for c in cycles], k=5) == {c.id for c in cycles}
     stamped = _everything(session, teams=teams, k=5)
     assert stamped == _decided_on_read(session, teams=teams, k=5)
     # Something is hidden and something shown, or the comparison proves little.
@@ -150,7 +152,7 @@ def test_a_new_threshold_is_applied_before_anything_restamps(session: Session) -
     session.commit()
     ids = {t.id for t in teams.values()}
     tree = TeamTree.load(session)
-    assert stamped_cycles(session, cycle_ids=[cycle.id], k=4, tree=tree) == set()
+    assert _stamped(session, [cycle.id], k=4) == set()
     assert unstamped_cycles(session, k=4, tree=tree) == [cycle.id]
     lower = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=4)}
     assert lower[("Four", "safety")].n == 4  # shown at k = 4 although stamped at k = 5
@@ -158,7 +160,7 @@ def test_a_new_threshold_is_applied_before_anything_restamps(session: Session) -
     assert higher[("Six", "safety")].suppressed and higher[("Seven", "safety")].n == 7
     # Restamping at the new k gives the very reports read before it.
     stamp_cycles(session, cycle_ids=[cycle.id], threshold=7, tree=tree)
-    assert stamped_cycles(session, cycle_ids=[cycle.id], k=7, tree=tree) == {cycle.id}
+    assert _stamped(session, [cycle.id], k=7) == {cycle.id}
     again = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=7)}
     assert again == higher
 
@@ -175,7 +177,7 @@ def test_moving_a_team_voids_the_stamps_until_restamped(session: Session) -> Non
     teams["C"].parent_id = teams["D1"].id
     session.commit()
     tree = TeamTree.load(session)
-    assert stamped_cycles(session, cycle_ids=[cycle.id], k=5, tree=tree) == set()
+    assert _stamped(session, [cycle.id], k=5) == set()
     ids = {t.id for t in teams.values()}
     before = _everything(session, teams=teams, k=5)
     assert before == _decided_on_read(session, teams=teams, k=5)
