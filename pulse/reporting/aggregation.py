@@ -1,11 +1,12 @@
 """Turning answers into stored aggregates: incremental, per cycle at close, or everything.
 
 Stored aggregates keep full precision and the real n of every group, small ones included.
-Whatever cycles a run writes, it then decides their suppression over the whole team tree at
-the threshold in force (pulse.reporting.stamps) and stamps them, in the same transaction and
-under the same lock; pulse.reporting.queries trusts those flags only while the stamp matches
-the k in force and the tree, and decides on the read otherwise, so changing k takes effect
-on the next read.
+Whatever cycles a run writes, it decides their suppression over the whole team tree at the
+threshold in force (pulse.reporting.stamps) and stamps them, in the same transaction and
+under the same lock: from the figures it holds when it writes whole cycles (a rebuild, a
+finalisation, a run with every group of the cycle due), from the stored rows otherwise.
+pulse.reporting.queries trusts those flags only while the stamp matches the k in force and
+the tree, and decides on the read otherwise, so changing k takes effect on the next read.
 Change flags are decided at finalisation with the k then in force
 (n ≥ k in both cycles); after changing k, `pulse aggregate --all` recomputes them, and a read
 never shows a flag on a row it hides or against an earlier row it hides.
@@ -39,7 +40,7 @@ from pulse.instrument import THEMES
 from pulse.reporting import compute
 from pulse.reporting.change import FlagColumns, flag_changes
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
-from pulse.reporting.stamps import stamp_cycles
+from pulse.reporting.stamps import hidden_rows, stamp_cycles, stamp_decided
 from pulse.reporting.store import clean, upsert
 from pulse.surveys.models import Cycle
 
@@ -61,9 +62,12 @@ _THEME_FIGURES = (
 _FLAGS = ("change", "change_p", "delta", "final")
 _ITEM_FIGURES = ("n", "mean", "distribution", "top2_pct", "suppressed")
 _DISTRIBUTION = '{{"1": {}, "2": {}, "3": {}, "4": {}, "5": {}}}'
-# `suppressed` is decided over the whole tree by stamp_cycles once the figures are written:
-# a new row starts from n < k, a stored one keeps its flag until then, so a row whose
-# figures are unchanged is not rewritten here only for the stamp to flip it back.
+# `suppressed` is decided over the whole tree. A run that writes whole cycles decides it from
+# the figures it holds and writes it with them (a change of flag alone leaves computed_at).
+# A run over some groups of a cycle cannot (the other groups' stored counts decide too), so
+# stamp_cycles decides it once the figures are written: a new row starts from n < k, a stored
+# one keeps its flag until then, so a row whose figures are unchanged is not rewritten here
+# only for the stamp to flip it back.
 _THEME_WRITTEN = tuple(name for name in _THEME_FIGURES if name != "suppressed")
 _ITEM_WRITTEN = tuple(name for name in _ITEM_FIGURES if name != "suppressed")
 # Rows are written in slices of this many cycles so the progress bar moves during a rebuild.
@@ -109,6 +113,30 @@ def _select(groups: np.ndarray, cycles: np.ndarray, scope: set[int] | None, part
     if scope is not None:
         keep &= np.isin(groups, sorted(scope))
     return np.nonzero(keep)[0]
+
+
+@dataclass(frozen=True)
+class _Hidden:
+    """Suppression decided from the computed figures, one flag per row of each table."""
+
+    themes: Any
+    items: Any
+    participation: Any
+
+
+def _decide_hidden(data: _Computed, k: int) -> _Hidden:
+    """Every cell's hidden groups, from this run's figures: they are the whole of its cycles."""
+    t, s, p = data.themes, data.items, data.participation
+    parents = data.tree.parents
+    items = int(s.item.max()) + 1 if len(s) else 1
+    return _Hidden(
+        themes=hidden_rows(
+            parents, cells=t.cycle * len(THEMES) + t.theme, groups=t.group, n=t.n, k=k
+        ),
+        items=hidden_rows(parents, cells=s.cycle * items + s.item, groups=s.group, n=s.n, k=k),
+        # Participation counts are suppressed on the number invited, a cell per cycle.
+        participation=hidden_rows(parents, cells=p.cycle, groups=p.group, n=p.invited, k=k),
+    )
 
 
 def _theme_columns(
@@ -173,6 +201,9 @@ def _write(
     """Upsert the computed rows of `scope` (None: every group) and drop rows gone stale."""
     t, s, p = data.themes, data.items, data.participation
     flags = flag_changes(session, t, k=k, cycle_ids=final)
+    # Written whole, the cycles will hold exactly these rows: their flags are decided here.
+    hidden = _decide_hidden(data, k) if scope is None else None
+    untimed = ("suppressed",) if hidden is not None else ()
     for start in range(0, len(cycle_ids), _CYCLES_PER_SLICE):
         part = set(cycle_ids[start : start + _CYCLES_PER_SLICE])
         # The rows written are all there is for this part: any other stored row in it has
@@ -181,43 +212,59 @@ def _write(
         if scope is not None:
             within["team_id"] = scope
         rows = _select(t.group, t.cycle, scope, part)
+        columns = _theme_columns(data, rows, k, flags, final)
+        if hidden is not None:
+            columns["suppressed"] = hidden.themes[rows].tolist()
         upsert(
             session,
             ThemeAggregate.__table__,  # type: ignore[arg-type]
-            _theme_columns(data, rows, k, flags, final),
+            columns,
             keys=("team_id", "cycle_id", "theme"),
             # An interim run over an open cycle leaves flags alone; there are none before close.
             update=_THEME_WRITTEN + (_FLAGS if part & final else ()),
             computed_at=now,
             within=within,
+            untimed=untimed,
         )
+        rows = _select(s.group, s.cycle, scope, part)
+        columns = _item_columns(data, rows, k)
+        if hidden is not None:
+            columns["suppressed"] = hidden.items[rows].tolist()
         upsert(
             session,
             ItemAggregate.__table__,  # type: ignore[arg-type]
-            _item_columns(data, _select(s.group, s.cycle, scope, part), k),
+            columns,
             keys=("team_id", "cycle_id", "item_id"),
             update=_ITEM_WRITTEN,
             computed_at=now,
             within=within,
+            untimed=untimed,
         )
         rows = _select(p.group, p.cycle, scope, part)
+        columns = {
+            "team_id": p.group[rows].tolist(),
+            "cycle_id": p.cycle[rows].tolist(),
+            "invited": p.invited[rows].tolist(),
+            "responded": p.responded[rows].tolist(),
+        }
+        if hidden is not None:
+            columns["hidden"] = hidden.participation[rows].tolist()
         upsert(
             session,
             Participation.__table__,  # type: ignore[arg-type]
-            {
-                "team_id": p.group[rows].tolist(),
-                "cycle_id": p.cycle[rows].tolist(),
-                "invited": p.invited[rows].tolist(),
-                "responded": p.responded[rows].tolist(),
-            },
+            columns,
             keys=("team_id", "cycle_id"),
             update=("invited", "responded"),
             computed_at=now,
             within=within,
+            untimed=("hidden",) if hidden is not None else (),
         )
         if progress:
             progress(len(part))
-    stamp_cycles(session, cycle_ids=cycle_ids, threshold=k, tree=data.tree)
+    if hidden is not None:
+        stamp_decided(session, cycle_ids=cycle_ids, threshold=k, tree=data.tree)
+    else:
+        stamp_cycles(session, cycle_ids=cycle_ids, threshold=k, tree=data.tree)
 
 
 def _finalised(session: Session, cycle_ids: Collection[int]) -> set[int]:
@@ -228,16 +275,24 @@ def _finalised(session: Session, cycle_ids: Collection[int]) -> set[int]:
     )
 
 
+def _groups(data: _Computed) -> set[int]:
+    """Every group this run has figures for."""
+    groups = np.concatenate((data.themes.group, data.items.group, data.participation.group))
+    return set(np.unique(groups).tolist())
+
+
 def _aggregate_cycle(session: Session, *, cycle_id: int, teams: set[int], k: int) -> None:
     data = _compute(session, [cycle_id])
-    scope: set[int] = set()
+    due: set[int] = set()
     for team in teams:
-        scope.update(data.tree.chain(team))
+        due.update(data.tree.chain(team))
+    # Every group with figures in the cycle is due: write the cycle whole, as finalising does.
+    # Stored rows of any other group have no answers behind them and go, as they would then.
     _write(
         session,
         data,
         cycle_ids=[cycle_id],
-        scope=scope,
+        scope=None if due.issuperset(_groups(data)) else due,
         k=k,
         final=_finalised(session, [cycle_id]),
         now=utcnow(),

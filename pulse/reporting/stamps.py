@@ -20,19 +20,21 @@ import hashlib
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from datetime import datetime
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pulse.confidentiality import validate_threshold
 from pulse.db import dialect_insert, utcnow
-from pulse.reporting.compute import TeamTree
+from pulse.reporting.compute import IntArray, TeamTree
 from pulse.reporting.models import (
     ItemAggregate,
     Participation,
     SuppressionStamp,
     ThemeAggregate,
 )
-from pulse.reporting.suppression import hidden_by_cell
+from pulse.reporting.suppression import hidden_by_cell, hidden_in_cells
 from pulse.surveys.models import Cycle
 
 Hidden = Callable[[int, int, Hashable], bool]
@@ -163,6 +165,43 @@ def stamp_cycles(
                 .execution_options(synchronize_session=False)
             )
     _write_stamps(session, cycles=cycles, k=k, key=tree_key(parents), now=utcnow())
+
+
+def hidden_rows(
+    parents: Mapping[int, int | None], *, cells: IntArray, groups: IntArray, n: IntArray, k: int
+) -> npt.NDArray[np.bool_]:
+    """Whether each row must be hidden, given every row of its cells: one entry per row.
+
+    Rows are (cell, group, n) as three aligned arrays, a cell being any integer naming e.g. a
+    cycle and theme; the decision is hidden_by_cell's, made here on whole columns so a run that
+    writes every row of its cycles can store the flags it computed instead of reading them back.
+    """
+    hidden = np.zeros(len(cells), dtype=np.bool_)
+    if len(cells) == 0:
+        return hidden
+    order = np.lexsort((groups, cells))
+    starts = np.flatnonzero(np.diff(cells[order])) + 1
+    bounds = list(zip([0, *starts.tolist()], [*starts.tolist(), len(order)], strict=True))
+    ranked = list(zip(groups[order].tolist(), n[order].tolist(), strict=True))
+    decided = hidden_in_cells(parents, (tuple(ranked[start:end]) for start, end in bounds), k)
+    for (start, end), found in zip(bounds, decided, strict=True):
+        if found:
+            hidden[order[start:end]] = [group in found for group, _ in ranked[start:end]]
+    return hidden
+
+
+def stamp_decided(
+    session: Session, *, cycle_ids: Collection[int], threshold: int, tree: TeamTree
+) -> None:
+    """Stamp cycles whose every stored flag was just written as decided by hidden_rows.
+
+    Only for a run that wrote the whole of these cycles (stale rows deleted) with flags from
+    hidden_rows over the same figures and tree, in this transaction and under the cycle lock.
+    """
+    k = validate_threshold(threshold)
+    cycles = sorted(set(cycle_ids))
+    if cycles:
+        _write_stamps(session, cycles=cycles, k=k, key=tree_key(tree.parents), now=utcnow())
 
 
 def _write_stamps(session: Session, *, cycles: list[int], k: int, key: str, now: datetime) -> None:

@@ -22,7 +22,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from sqlalchemy import JSON, Connection, Dialect, Table, or_
+from sqlalchemy import JSON, Connection, Dialect, Table, case, or_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -48,15 +48,26 @@ def _compiled_upsert(
     names: tuple[str, ...],
     keys: tuple[str, ...],
     update: tuple[str, ...],
+    untimed: tuple[str, ...],
 ) -> tuple[str, tuple[str, ...]]:
     # Compiling the statement costs more than writing a cycle's few hundred rows, and the
     # same few shapes recur on every run: keep the SQL text and its parameter order.
     insert = sqlite_insert(table)
+
+    def changed(names: tuple[str, ...]) -> Any:
+        return or_(*(table.c[name].is_distinct_from(insert.excluded[name]) for name in names))
+
+    set_: dict[str, Any] = {name: insert.excluded[name] for name in (*update, *untimed)}
+    set_["computed_at"] = (
+        case((changed(update), insert.excluded.computed_at), else_=table.c.computed_at)
+        if untimed
+        else insert.excluded.computed_at
+    )
     statement = insert.on_conflict_do_update(
         index_elements=list(keys),
-        set_={name: insert.excluded[name] for name in (*update, "computed_at")},
+        set_=set_,
         # Unchanged rows keep their computed_at (SQLite's IS NOT treats NULLs as equal).
-        where=or_(*(table.c[name].is_distinct_from(insert.excluded[name]) for name in update)),
+        where=changed((*update, *untimed)),
     )
     compiled = statement.compile(dialect=dialect, column_keys=[*names, "computed_at"])
     return str(compiled), tuple(compiled.positiontup or ())
@@ -68,6 +79,7 @@ class _Changes:
     updating: bool  # some of them replace stored rows
     inserting: bool  # some of them are new
     gone: list[Row]  # keys of stored rows that were not given
+    fresh: bool = False  # the part holds no stored row at all: every given row is new
 
     def written(self, values: Iterable[Row]) -> list[Row]:
         """Those of these rows (one per given row, in order) that are to be written."""
@@ -87,13 +99,17 @@ def upsert(
     update: Sequence[str],
     computed_at: datetime,
     within: Within | None = None,
+    untimed: Sequence[str] = (),
 ) -> int:
     """Insert or update one row per position of the column lists; returns the row count.
 
-    Rows whose `update` columns already hold these values are not touched. With `within`
-    (column → values), stored rows in that part of the table that are not given are deleted.
-    On PostgreSQL the rows to write are COPYed into a temporary table and merged set-wise;
-    SQLite takes an executemany of the same upsert on the DBAPI cursor.
+    Rows whose `update` and `untimed` columns already hold these values are not touched; a
+    row whose `untimed` columns alone change (flags decided over many rows, not the row's own
+    figures) keeps its computed_at. With `within` (column → values), stored rows in that part
+    of the table that are not given are deleted.
+    On PostgreSQL the rows to write are COPYed into a temporary table and merged set-wise, or
+    straight into the table when the part holds no row yet; SQLite takes an executemany of the
+    same upsert on the DBAPI cursor.
     """
     names = tuple(columns)
     count = len(columns[names[0]]) if names else 0
@@ -101,7 +117,9 @@ def upsert(
     with _bulk_tuples():
         changes = _EVERYTHING
         if within is not None:
-            changes = _changes(connection, table, columns, keys=keys, update=update, within=within)
+            changes = _changes(
+                connection, table, columns, keys=keys, update=(*update, *untimed), within=within
+            )
         if changes.gone:
             _delete(connection, table, keys, changes.gone)
         if count == 0 or changes.keep == [] or not (changes.updating or changes.inserting):
@@ -114,12 +132,20 @@ def upsert(
                 changes,
                 keys=keys,
                 update=update,
+                untimed=untimed,
                 now=computed_at,
                 within=within or {},
             )
         else:
             _upsert_sqlite(
-                connection, table, columns, changes, keys=keys, update=update, now=computed_at
+                connection,
+                table,
+                columns,
+                changes,
+                keys=keys,
+                update=update,
+                untimed=untimed,
+                now=computed_at,
             )
     return count
 
@@ -171,7 +197,7 @@ def _changes(
     finally:
         cursor.close()
     if not stored:
-        return _Changes(None, False, True, [])
+        return _Changes(None, False, True, [], fresh=True)
     count = len(next(iter(columns.values())))
     if len(stored) == count and stored.issuperset(
         zip(*(columns[name] for name in compared), strict=True)
@@ -213,12 +239,15 @@ def _upsert_sqlite(
     *,
     keys: Sequence[str],
     update: Sequence[str],
+    untimed: Sequence[str],
     now: datetime,
 ) -> None:
     # One executemany on the DBAPI cursor. The values are already plain Python scalars,
     # so only the few columns whose type converts them (timestamps) are processed.
     names = tuple(columns)
-    sql, order = _compiled_upsert(connection.dialect, table, names, tuple(keys), tuple(update))
+    sql, order = _compiled_upsert(
+        connection.dialect, table, names, tuple(keys), tuple(update), tuple(untimed)
+    )
     stamp = table.c.computed_at.type.bind_processor(connection.dialect)
     value = stamp(now) if stamp else now
     # sqlite3's own datetime adapter writes isoformat(" "); doing it once saves a call a row.
@@ -257,6 +286,7 @@ def _merge_postgresql(
     *,
     keys: Sequence[str],
     update: Sequence[str],
+    untimed: Sequence[str],
     now: datetime,
     within: Within,
 ) -> None:
@@ -276,6 +306,21 @@ def _merge_postgresql(
     value = stamp(now) if stamp else now
     cursor = _cursor(connection)
     try:
+        if changes.fresh:
+            # Nothing stored in the part (a first build): the rows go straight in. Runs over
+            # the same cycles are serialised, so none can appear meanwhile; were one there,
+            # the unique key would fail the run rather than keep two.
+            cursor.execute(f"SELECT {_listed(table, names, cast_json=True)} FROM {target} LIMIT 0")
+            types = [column.type_code for column in cursor.description or ()]
+            cursor.execute(f"SELECT computed_at FROM {target} LIMIT 0")
+            types += [column.type_code for column in cursor.description or ()]
+            with cursor.copy(
+                f"COPY {target} ({listed}, computed_at) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(types)
+                for row in zip(*columns.values(), strict=True):
+                    copy.write_row((*row, value))
+            return
         cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
         cursor.execute(
             f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
@@ -290,17 +335,26 @@ def _merge_postgresql(
             for row in changes.written(zip(*columns.values(), strict=True)):
                 copy.write_row(row)
         if changes.updating:
-            assignments = ", ".join(f"{name} = s.{name}" for name in update)
+            written = (*update, *untimed)
+            assignments = ", ".join(f"{name} = s.{name}" for name in written)
+
+            def differ(names: Sequence[str]) -> str:
+                return (
+                    f"({_listed(table, names, 't', cast_json=True)}) IS DISTINCT FROM "
+                    f"({_listed(table, names, 's', cast_json=True)})"
+                )
+
+            stamp_sql = (
+                f"CASE WHEN {differ(update)} THEN %s ELSE t.computed_at END" if untimed else "%s"
+            )
             cursor.execute(
-                f"UPDATE {target} t SET {assignments}, computed_at = %s "
-                f"FROM {staging} s WHERE {match}{bounds} "
-                f"AND ({_listed(table, update, 't', cast_json=True)}) IS DISTINCT FROM "
-                f"({_listed(table, update, 's', cast_json=True)})",
+                f"UPDATE {target} t SET {assignments}, computed_at = {stamp_sql} "
+                f"FROM {staging} s WHERE {match}{bounds} AND {differ(written)}",
                 [value, *bound_values],
             )
         if changes.inserting:
             assignments = ", ".join(
-                f"{name} = EXCLUDED.{name}" for name in (*update, "computed_at")
+                f"{name} = EXCLUDED.{name}" for name in (*update, *untimed, "computed_at")
             )
             # ON CONFLICT is a safety net only: runs over the same cycles are serialised.
             cursor.execute(

@@ -62,6 +62,14 @@ def _hidden(parents_key: Tree, totals_key: tuple[tuple[int, int], ...], k: int) 
     return frozenset(hidden | {group for group in totals if group not in present})
 
 
+def hidden_in_cells(
+    parents: Mapping[int, int | None], cells: Iterable[tuple[tuple[int, int], ...]], k: int
+) -> list[frozenset[int]]:
+    """The groups to hide in each cell, given as its (group, n) pairs sorted by group, each once."""
+    tree = _tree_key(parents)
+    return [_hidden(tree, totals, k) for totals in cells]
+
+
 def hidden_by_cell(
     parents: Mapping[int, int | None], figures: Iterable[tuple[Cell, int, int]], k: int
 ) -> dict[Cell, frozenset[int]]:

@@ -6,13 +6,15 @@ import random
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from pulse.answers.models import Response
 from pulse.delivery.models import Invitation
 from pulse.people.models import Person
 from pulse.reporting.aggregation import aggregate_dirty, rebuild_all
 from pulse.reporting.compute import TeamTree
+from pulse.reporting.dirty import mark_dirty
 from pulse.reporting.models import SuppressionStamp
 from pulse.reporting.queries import (
     ReportContext,
@@ -26,6 +28,7 @@ from pulse.reporting.stamps import forget_stamps, stamp_cycles, unstamped_cycles
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
+from tests.pulse.test_reporting_store import stored
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -229,3 +232,49 @@ def test_one_context_serves_every_query_of_a_report_at_its_own_k(session: Sessio
     }
     with pytest.raises(ValueError, match="k = 5"):
         theme_rows(session, team_ids=ids, threshold=4, context=context)
+
+
+@BOTH
+def test_a_run_over_every_team_of_a_cycle_writes_the_flags_it_decided(session: Session) -> None:
+    """Every team dirty: the cycle is written whole, flags and all, as a rebuild would."""
+    sizes = {"A": ("D1", 6), "B": ("D1", 5), "C": ("D2", 9), "E": ("D3", 7)}
+    teams = make_tree(session, {name: (dept, 0) for name, (dept, _) in sizes.items()})
+    cycle = make_cycle(session)
+    for seed, (name, (_, size)) in enumerate(sizes.items()):
+        _invite(session, cycle, teams[name], size)
+        _respond(session, cycle, teams[name], size, seed)
+    session.commit()
+    rebuild_all(session, threshold=5)
+    session.commit()
+    before = stored(session)
+    ids = {t.id for t in teams.values()}
+    shown = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
+    assert shown[("B", "safety")].n == 5
+    # A drops to 4 (hidden, and B with it: D1 minus B would give A away); E's answers and
+    # invitations vanish with no run marked for it.
+    for response in session.scalars(
+        select(Response).where(Response.team_id == teams["A"].id).limit(2)
+    ):
+        session.delete(response)
+    session.execute(delete(Response).where(Response.team_id == teams["E"].id))
+    session.execute(delete(Invitation).where(Invitation.team_id == teams["E"].id))
+    for name in ("A", "B", "C"):
+        mark_dirty(session, team_id=teams[name].id, cycle_id=cycle.id)
+    session.commit()
+    assert aggregate_dirty(session, threshold=5) == 3
+    session.commit()
+    assert _stamped(session, [cycle.id], k=5) == {cycle.id}
+    assert _everything(session, teams=teams, k=5) == _decided_on_read(session, teams=teams, k=5)
+    rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
+    assert rows[("A", "safety")].suppressed and rows[("B", "safety")].suppressed
+    after = stored(session)
+    # B's figures are as they were: its flag changed, its rows' computed_at did not.
+    for key, row in after.items():
+        if key[1] == teams["B"].id and key[0] != "participation":
+            assert row["suppressed"] and not before[key]["suppressed"]
+            assert row["computed_at"] == before[key]["computed_at"]
+    # E and D3 have nothing behind them any more: gone, as a rebuild would have them.
+    assert not [key for key in after if key[1] in {teams["E"].id, teams["D3"].id}]
+    rebuild_all(session, threshold=5)
+    session.commit()
+    assert stored(session) == after
