@@ -1,4 +1,9 @@
-"""Aggregates per team (and parent group) × cycle × theme and item, plus participation."""
+"""Aggregates per team (and parent group) × cycle × theme and item, plus participation.
+
+Aggregates are derived from answers and rewritten by every aggregation run, so they carry no
+foreign keys: checking each written row's team, cycle and item cost more than writing it. A
+trigger on teams, cycles and items (migration 0005) deletes their aggregates with them.
+"""
 
 from __future__ import annotations
 
@@ -31,8 +36,8 @@ class ThemeAggregate(Base):
     __table_args__ = (UniqueConstraint("team_id", "cycle_id", "theme"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int] = mapped_column(Integer)
+    cycle_id: Mapped[int] = mapped_column(Integer, index=True)
     theme: Mapped[str] = mapped_column(String(16))
     n: Mapped[int] = mapped_column(Integer)
     mean: Mapped[float | None] = mapped_column(Float, default=None)
@@ -59,9 +64,9 @@ class ItemAggregate(Base):
     __table_args__ = (UniqueConstraint("team_id", "cycle_id", "item_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
-    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"))
+    team_id: Mapped[int] = mapped_column(Integer)
+    cycle_id: Mapped[int] = mapped_column(Integer, index=True)
+    item_id: Mapped[int] = mapped_column(Integer)
     n: Mapped[int] = mapped_column(Integer)
     mean: Mapped[float | None] = mapped_column(Float, default=None)
     distribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -75,12 +80,8 @@ class Participation(Base):
 
     __tablename__ = "participation"
 
-    team_id: Mapped[int] = mapped_column(
-        ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
-    )
-    cycle_id: Mapped[int] = mapped_column(
-        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
-    )
+    team_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     invited: Mapped[int] = mapped_column(Integer, default=0)
     responded: Mapped[int] = mapped_column(Integer, default=0)
     # Whether the counts are hidden, decided with the rest of the cycle (see SuppressionStamp).
