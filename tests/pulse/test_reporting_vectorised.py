@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Answer, Response
@@ -18,6 +18,7 @@ from pulse.scoring import (
     change_flags_from_arrays,
     change_flags_from_summaries,
 )
+from pulse.stats import wilson_interval
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.teams.models import Team
@@ -164,7 +165,28 @@ def test_an_answer_off_every_scale_fails_loudly_instead_of_being_misread(
 ) -> None:
     """Values are packed into 8 bits on SQLite: one that cannot fit must raise, not alias."""
     _populate(session, 1)
+    one = session.scalars(select(Answer).where(Answer.value.is_not(None)).limit(1)).one()
+    session.execute(
+        update(Answer)
+        .where(Answer.response_id == one.response_id, Answer.item_id == one.item_id)
+        .values(value=300)
+    )
+    session.commit()
+    with pytest.raises(ValueError, match=r"outside 0\.\.254"):
+        compute.fetch_answers(session, cycle_ids=None)
     session.execute(update(Answer).values(value=300))
     session.commit()
     with pytest.raises(ValueError, match=r"outside 0\.\.254"):
         compute.fetch_answers(session, cycle_ids=None)
+
+
+def test_column_wilson_bounds_are_bit_identical_to_wilson_interval() -> None:
+    """Every count up to 60, every edge, and a sample of larger ones: not one bit differs."""
+    pairs = [(f, n) for n in range(1, 61) for f in range(n + 1)]
+    rng = random.Random(5)
+    for n in (rng.randint(61, 50_000) for _ in range(200)):
+        pairs += [(0, n), (n, n), (1, n), (n - 1, n), (rng.randint(0, n), n)]
+    low, high = compute.wilson_pct(np.array([f for f, _ in pairs]), np.array([n for _, n in pairs]))
+    expected = [wilson_interval(f, n) for f, n in pairs]
+    assert low.tolist() == [100.0 * lo for lo, _ in expected]
+    assert high.tolist() == [100.0 * hi for _, hi in expected]
