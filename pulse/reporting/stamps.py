@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -27,14 +28,15 @@ from sqlalchemy.orm import Session
 
 from pulse.confidentiality import validate_threshold
 from pulse.db import dialect_insert, utcnow
-from pulse.reporting.compute import IntArray, TeamTree
+from pulse.instrument import THEMES
+from pulse.reporting.compute import IntArray, TeamTree, marks, run_sql
 from pulse.reporting.models import (
     ItemAggregate,
     Participation,
     SuppressionStamp,
     ThemeAggregate,
 )
-from pulse.reporting.suppression import hidden_by_cell, hidden_in_cells
+from pulse.reporting.suppression import hidden_in_cells
 from pulse.surveys.models import Cycle
 
 Hidden = Callable[[int, int, Hashable], bool]
@@ -57,29 +59,30 @@ def unstamped_cycles(session: Session, *, k: int, tree: TeamTree) -> list[int]:
     return sorted(set(session.scalars(with_figures)) - set(session.scalars(current)))
 
 
-def _flag_changes(
-    *,
-    rows: Iterable[tuple[object, Hashable, int, int, bool]],
-    parents: Mapping[int, int | None],
-    k: int,
-) -> tuple[list[object], list[object]]:
-    """From (row key, cell, group, n, stored flag), the row keys to hide and to show."""
-    listed = list(rows)
-    hidden = hidden_by_cell(parents, ((cell, group, n) for _, cell, group, n, _ in listed), k)
-    to_hide, to_show = [], []
-    for key, cell, group, _, stored in listed:
-        wanted = group in hidden.get(cell, frozenset())
-        if wanted and not stored:
-            to_hide.append(key)
-        elif stored and not wanted:
-            to_show.append(key)
-    return to_hide, to_show
-
-
-def _chunks(keys: list[object], size: int = 500) -> Iterable[list[object]]:
+def _chunks(keys: list[Any], size: int = 500) -> Iterable[list[Any]]:
     # Bounded IN lists: a first run over an empty database shows thousands of rows at once.
     for start in range(0, len(keys), size):
         yield keys[start : start + size]
+
+
+def _changed_flags(
+    session: Session, sql: str, *, cycles: list[int], parents: Mapping[int, int | None], k: int
+) -> tuple[IntArray, IntArray]:
+    """The stored rows whose flag must change: (to hide, to show), each as rows of `sql`.
+
+    `sql` reads integer rows (key, cycle, part, group, n, stored flag 0/1) of these cycles,
+    where a cell is a cycle and a part of it (a theme, an item; -1 for none or unknown).
+    """
+    found = run_sql(session, sql.format(cycles=marks(len(cycles))), cycles)
+    rows = np.array(found, dtype=np.int64).reshape(-1, 6)
+    if len(rows) == 0:
+        return rows, rows
+    parts = int(rows[:, 2].max()) + 2
+    wanted = hidden_rows(
+        parents, cells=rows[:, 1] * parts + rows[:, 2] + 1, groups=rows[:, 3], n=rows[:, 4], k=k
+    )
+    stored = rows[:, 5] == 1
+    return rows[wanted & ~stored], rows[stored & ~wanted]
 
 
 def stamp_cycles(
@@ -96,54 +99,23 @@ def stamp_cycles(
         return
     session.flush()
     parents = tree.parents
-    theme_rows = session.execute(
-        select(
-            ThemeAggregate.id,
-            ThemeAggregate.cycle_id,
-            ThemeAggregate.theme,
-            ThemeAggregate.team_id,
-            ThemeAggregate.n,
-            ThemeAggregate.suppressed,
-        ).where(ThemeAggregate.cycle_id.in_(cycles))
-    )
-    item_rows = session.execute(
-        select(
-            ItemAggregate.id,
-            ItemAggregate.cycle_id,
-            ItemAggregate.item_id,
-            ItemAggregate.team_id,
-            ItemAggregate.n,
-            ItemAggregate.suppressed,
-        ).where(ItemAggregate.cycle_id.in_(cycles))
-    )
-    taking_part = session.execute(
-        select(
-            Participation.team_id,
-            Participation.cycle_id,
-            Participation.invited,
-            Participation.hidden,
-        ).where(Participation.cycle_id.in_(cycles))
-    )
-    for model, (hide, show) in (
+    index = " ".join(f"WHEN '{theme}' THEN {i}" for i, theme in enumerate(THEMES))
+    flag = "CASE WHEN {} THEN 1 ELSE 0 END"
+    for model, sql in (
         (
             ThemeAggregate,
-            _flag_changes(
-                rows=((i, (c, th), g, n, s) for i, c, th, g, n, s in theme_rows),
-                parents=parents,
-                k=k,
-            ),
+            f"SELECT id, cycle_id, CASE theme {index} ELSE -1 END, team_id, n, "
+            f"{flag.format('suppressed')} FROM theme_aggregates WHERE cycle_id IN ({{cycles}})",
         ),
         (
             ItemAggregate,
-            _flag_changes(
-                rows=((i, (c, item), g, n, s) for i, c, item, g, n, s in item_rows),
-                parents=parents,
-                k=k,
-            ),
+            f"SELECT id, cycle_id, item_id, team_id, n, {flag.format('suppressed')} "
+            "FROM item_aggregates WHERE cycle_id IN ({cycles})",
         ),
     ):
-        for ids, value in ((hide, True), (show, False)):
-            for chunk in _chunks(ids):
+        hide, show = _changed_flags(session, sql, cycles=cycles, parents=parents, k=k)
+        for rows, value in ((hide, True), (show, False)):
+            for chunk in _chunks(rows[:, 0].tolist()):
                 session.execute(
                     update(model)
                     .where(model.id.in_(chunk))
@@ -151,13 +123,16 @@ def stamp_cycles(
                     .execution_options(synchronize_session=False)
                 )
     # Participation counts are suppressed on the number invited, a cell per cycle.
-    hide, show = _flag_changes(
-        rows=(((g, c), c, g, invited, h) for g, c, invited, h in taking_part),
+    hide, show = _changed_flags(
+        session,
+        f"SELECT team_id, cycle_id, -1, team_id, invited, {flag.format('hidden')} "
+        "FROM participation WHERE cycle_id IN ({cycles})",
+        cycles=cycles,
         parents=parents,
         k=k,
     )
-    for keys, value in ((hide, True), (show, False)):
-        for chunk in _chunks(keys):
+    for rows, value in ((hide, True), (show, False)):
+        for chunk in _chunks([tuple(key) for key in rows[:, :2].tolist()]):
             session.execute(
                 update(Participation)
                 .where(tuple_(Participation.team_id, Participation.cycle_id).in_(chunk))

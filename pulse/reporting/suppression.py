@@ -6,7 +6,7 @@ from collections.abc import Hashable, Iterable, Mapping
 from functools import lru_cache
 from typing import TypeVar
 
-from pulse.confidentiality import GroupCount, suppress_tree
+from pulse.confidentiality import GroupCount, suppress_tree, validate_threshold
 
 Cell = TypeVar("Cell", bound=Hashable)
 
@@ -48,18 +48,50 @@ def _hidden(parents_key: Tree, totals_key: tuple[tuple[int, int], ...], k: int) 
         parent = parents.get(group)
         if parent in present:
             child_sum[parent] = child_sum.get(parent, 0) + totals[group]
+    own = {group: totals[group] - child_sum.get(group, 0) for group in present}
+    absent = frozenset(group for group in totals if group not in present)
+    if _nothing_to_hide(parents, totals, own, k):
+        return absent
     counts = [
         GroupCount(
             id=group,
             parent_id=parents.get(group) if parents.get(group) in present else None,
             # Aggregates of a moved team can disagree with the tree until a rebuild: never
             # let that make a negative count.
-            n=max(totals[group] - child_sum.get(group, 0), 0),
+            n=max(own[group], 0),
         )
         for group in sorted(present)
     ]
     hidden = {int(group) for group in suppress_tree(counts, k)}  # type: ignore[call-overload]
-    return frozenset(hidden | {group for group in totals if group not in present})
+    return frozenset(hidden) | absent
+
+
+def _nothing_to_hide(
+    parents: Mapping[int, int | None], totals: Mapping[int, int], own: Mapping[int, int], k: int
+) -> bool:
+    """Whether suppress_tree would hide none of these groups, known without running it.
+
+    It hides nothing exactly when no group's total is below k and no group's own respondents
+    (its total minus its children's, none of them hidden) number 1 to k − 1: every residual
+    is then 0 or at least k. Most cells of a healthy organisation are so, and deciding them
+    here spares suppress_tree's walks. Anything else, including counts that disagree with
+    the tree or a tree with a cycle (which suppress_tree refuses), goes to suppress_tree.
+    """
+    validate_threshold(k)
+    if any(totals[group] < k for group in own) or any(0 < n < k or n < 0 for n in own.values()):
+        return False
+    # Every group must lead up to a root through groups with respondents, as in a tree.
+    rooted: set[int] = set()
+    for group in own:
+        path: list[int] = []
+        node: int | None = group
+        while node is not None and node in own and node not in rooted:
+            if node in path:
+                return False
+            path.append(node)
+            node = parents.get(node)
+        rooted.update(path)
+    return True
 
 
 def hidden_in_cells(
