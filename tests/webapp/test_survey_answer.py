@@ -126,6 +126,36 @@ def test_email_link_submit_marks_dirty_and_aggregates(
     assert (participation.invited, participation.responded) == (5, 5)
 
 
+def test_the_answer_page_sets_no_cookie_and_its_link_token_guards_the_form(
+    database_url: str, redis_server: EmbeddedRedis, smtp_server: SMTPServer, session: Session
+) -> None:
+    # CSRF protection on, as in production: sign-in forms need their token, the answer form
+    # does not, because the secret a forged request lacks is the link token itself.
+    env = smtp_env(database_url, redis_server.url, smtp_server.port)
+    settings = make_settings(database_url, redis_server.url, **env)
+    app = create_app({"PULSE": settings, "TESTING": True, "RATELIMIT_ENABLED": False})
+    try:
+        org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 2})
+        first, second = (
+            token_for(smtp_server.mailbox.messages, address) for address in org.emails["Alpha"]
+        )
+        page = app.test_client().get(f"/s/{first}")
+        assert page.status_code == 200
+        assert "Set-Cookie" not in page.headers and "csrf_token" not in page.text
+        # A browser that kept nothing from the page (no cookie, no hidden field) can answer.
+        fresh = app.test_client()
+        reply = fresh.post(f"/s/{second}", data=full_answers(cycle))
+        assert reply.status_code == 303 and "Set-Cookie" not in reply.headers
+        assert count(session, Response) == 1
+        # Without the link token there is nothing to answer, whatever else the request holds.
+        assert fresh.post("/s/" + "B" * 43, data=full_answers(cycle)).status_code == 404
+        assert count(session, Response) == 1
+        # Everywhere else CSRF still applies.
+        assert fresh.post("/sign-in", data={"email": "x@example.org"}).status_code == 400
+    finally:
+        app.extensions["pulse.db"][0].dispose()
+
+
 def test_revising_keeps_one_response_and_replaces_the_answers(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:

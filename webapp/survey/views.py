@@ -21,16 +21,26 @@ from pulse.answers.service import (
 from pulse.answers.submit import submit_response
 from pulse.db import utcnow
 from pulse.instrument import THEME_LABELS
-from webapp.extensions import db
+from webapp.extensions import csrf, db
 from webapp.survey.queueing import queue_aggregation
 
 blueprint = Blueprint("survey", __name__)
+# No CSRF token and therefore no session cookie on the answer page. A CSRF token is a secret
+# that a forged cross-site request cannot know; here the link token in the URL already is
+# that secret (128 random bits, never stored in the clear), and the form carries no ambient
+# credential such as a sign-in cookie that a forged request could borrow. Without the token
+# a respondent's browser would have to keep a signed session cookie from the survey site,
+# which the page promises not to set.
+csrf.exempt(blueprint)
 
 Page = str | tuple[str, int] | WerkzeugResponse
 
 
 class AnswerForm(FlaskForm):  # type: ignore[misc]
-    """The fixed part of the form (CSRF, comment); item radios are read by the view."""
+    """The fixed part of the form (the comment); item radios are read by the view."""
+
+    class Meta:
+        csrf = False  # the link token protects the form: see the note on the blueprint
 
     comment = TextAreaField(validators=[Optional(), Length(max=COMMENT_MAX)])
 
@@ -112,9 +122,9 @@ def answer(token: str) -> Page:
 
 
 def _submit(token: str, secret: str) -> Page:
-    # CSRFProtect has already checked the token before this view runs, and submit_response
-    # checks every value (the comment's length included), so the success path reads the form
-    # data directly: the Flask-WTF form is only built to show the page again with an error.
+    # submit_response checks the link and every value (the comment's length included), so
+    # the success path reads the form data directly: the Flask-WTF form is only built to
+    # show the page again with an error.
     # A successful submit reads the survey once, inside submit_response.
     try:
         answers = _numbered(request.form, "item-")
