@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
+from typing import cast
 
-from pulse.db import dialect_insert
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert
+
 from pulse.reporting.models import DirtyTeamCycle
+
+_dirty = cast(Table, DirtyTeamCycle.__table__)
+# Every submit marks its team, so the statement is built once per dialect, not per call.
+# Concurrent submits for the same team and cycle must not fail on the primary key, so the
+# mark is an INSERT … ON CONFLICT DO NOTHING.
+_MARK = {
+    "postgresql": postgresql.insert(_dirty).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(_dirty).on_conflict_do_nothing(),
+}
+
+
+def mark_dirty_statement(dialect_name: str) -> Insert:
+    """The mark as a statement with `team_id` and `cycle_id` parameters, for batched writes."""
+    return _MARK[dialect_name]
 
 
 def mark_dirty(session: Session, *, team_id: int, cycle_id: int) -> None:
-    """Record that the team's aggregates for the cycle need recomputing.
-
-    Concurrent submits for the same team and cycle must not fail on the primary key, so the
-    mark is an INSERT … ON CONFLICT DO NOTHING.
-    """
-    statement = dialect_insert(session, DirtyTeamCycle).values(team_id=team_id, cycle_id=cycle_id)
-    session.execute(statement.on_conflict_do_nothing())
+    """Record that the team's aggregates for the cycle need recomputing."""
+    session.flush()  # a team or cycle created in this session must exist first
+    connection = session.connection()
+    connection.execute(
+        mark_dirty_statement(connection.dialect.name), {"team_id": team_id, "cycle_id": cycle_id}
+    )

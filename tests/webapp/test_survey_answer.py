@@ -28,6 +28,9 @@ from webapp.cli import main
 from worker.embedded_redis import EmbeddedRedis
 
 TEST_APP = {"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": False}
+# The submit's writes go out as one batch (a pipeline on PostgreSQL): every path that writes
+# (first submit, revision, comment, feedback, refusals) runs on both databases.
+BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
 def smtp_env(database_url: str, redis_url: str, port: int) -> dict[str, str]:
@@ -87,6 +90,7 @@ def count(session: Session, model: type) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
 
 
+@BOTH
 def test_email_link_submit_marks_dirty_and_aggregates(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:
@@ -156,6 +160,7 @@ def test_the_answer_page_sets_no_cookie_and_its_link_token_guards_the_form(
         app.extensions["pulse.db"][0].dispose()
 
 
+@BOTH
 def test_revising_keeps_one_response_and_replaces_the_answers(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:
@@ -163,10 +168,13 @@ def test_revising_keeps_one_response_and_replaces_the_answers(
     org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
     client = app.test_client()
     token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
-    assert client.post(f"/s/{token}", data=full_answers(cycle, "2")).status_code == 303
-    assert client.post(f"/s/{token}", data=full_answers(cycle, "5")).status_code == 303
+    first = {**full_answers(cycle, "2"), "comment": "First thoughts"}
+    assert client.post(f"/s/{token}", data=first).status_code == 303
+    second = {**full_answers(cycle, "5"), "comment": "Second thoughts"}
+    assert client.post(f"/s/{token}", data=second).status_code == 303
     assert count(session, Response) == 1
     assert set(session.scalars(select(Answer.value))) == {5}
+    assert list(session.scalars(select(Comment.body))) == ["Second thoughts"]
     page = client.get(f"/s/{token}?saved=1")
     assert "your answers are saved" in page.text
     assert page.text.count("checked") == len(cycle.items)  # the earlier answers, prefilled
@@ -188,6 +196,7 @@ def test_response_carries_nothing_that_links_it_to_the_invitation(
     assert columns == {"id", "cycle_id", "team_id", "submitted_on", "revision_key"}
 
 
+@BOTH
 @pytest.mark.parametrize(("value", "status"), [("6", 422), ("0", 422), ("dk", 422), ("four", 422)])
 def test_values_outside_the_scale_are_refused_and_nothing_is_written(
     live: tuple[Flask, dict[str, str]],
@@ -256,6 +265,7 @@ def test_the_page_is_accessible_without_javascript(
         assert f'<label class="form-check-label" for="{radio_id}">' in page
 
 
+@BOTH
 def test_actions_since_the_last_pulse_are_shown_and_feedback_is_stored(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:
@@ -296,6 +306,7 @@ def test_actions_since_the_last_pulse_are_shown_and_feedback_is_stored(
     assert feedback == [(mine.id, "helped")]
 
 
+@BOTH
 def test_submits_are_kept_when_redis_is_down(
     database_url: str, session: Session, redis_server: EmbeddedRedis, smtp_server: SMTPServer
 ) -> None:
@@ -321,7 +332,7 @@ def test_submits_are_kept_when_redis_is_down(
     assert count(session, DirtyTeamCycle) == 0
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+@BOTH
 def test_concurrent_double_submit_gives_one_response(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:
@@ -358,6 +369,7 @@ def second_link(session: Session, token: str) -> str:
     return other
 
 
+@BOTH
 def test_a_second_link_of_an_answered_invitation_is_refused_and_writes_nothing(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:
@@ -373,7 +385,7 @@ def test_a_second_link_of_an_answered_invitation_is_refused_and_writes_nothing(
     assert set(session.scalars(select(Answer.value))) == {2}
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+@BOTH
 def test_two_links_of_one_invitation_submitted_at_once_give_one_response(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:
