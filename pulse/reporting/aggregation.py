@@ -40,8 +40,9 @@ from pulse.instrument import THEMES
 from pulse.reporting import compute
 from pulse.reporting.change import FlagColumns, flag_changes
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
-from pulse.reporting.stamps import hidden_rows, stamp_cycles, stamp_decided
+from pulse.reporting.stamps import stamp_cycles, stamp_decided
 from pulse.reporting.store import clean, upsert
+from pulse.reporting.suppression import hidden_rows
 from pulse.surveys.models import Cycle
 
 Progress = Callable[[int], None]

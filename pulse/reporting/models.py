@@ -2,7 +2,8 @@
 
 Aggregates are derived from answers and rewritten by every aggregation run, so they carry no
 foreign keys: checking each written row's team, cycle and item cost more than writing it. A
-trigger on teams, cycles and items (migration 0005) deletes their aggregates with them.
+trigger on teams, cycles and items (migration 0005) deletes their aggregates with them. Each
+row is named by its own key (team, cycle, theme or item), its primary key.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     String,
-    UniqueConstraint,
     true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,12 +33,10 @@ class ThemeAggregate(Base):
     """
 
     __tablename__ = "theme_aggregates"
-    __table_args__ = (UniqueConstraint("team_id", "cycle_id", "theme"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(Integer)
-    cycle_id: Mapped[int] = mapped_column(Integer, index=True)
-    theme: Mapped[str] = mapped_column(String(16))
+    team_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    theme: Mapped[str] = mapped_column(String(16), primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
     mean: Mapped[float | None] = mapped_column(Float, default=None)
     sd: Mapped[float | None] = mapped_column(Float, default=None)
@@ -61,12 +59,10 @@ class ItemAggregate(Base):
     """The distribution of raw answers to one item version for a group in a cycle."""
 
     __tablename__ = "item_aggregates"
-    __table_args__ = (UniqueConstraint("team_id", "cycle_id", "item_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(Integer)
-    cycle_id: Mapped[int] = mapped_column(Integer, index=True)
-    item_id: Mapped[int] = mapped_column(Integer)
+    team_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(Integer, primary_key=True, index=True)
+    item_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     n: Mapped[int] = mapped_column(Integer)
     mean: Mapped[float | None] = mapped_column(Float, default=None)
     distribution: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -616,7 +616,7 @@ def was_surveyed(session: Session, *, team_ids: Collection[int], cycle_id: int) 
     invited = select(Invitation.id).where(
         Invitation.cycle_id == cycle_id, Invitation.team_id.in_(ids)
     )
-    reported = select(ThemeAggregate.id).where(
+    reported = select(ThemeAggregate.team_id).where(
         ThemeAggregate.cycle_id == cycle_id, ThemeAggregate.team_id.in_(ids)
     )
     return bool(session.scalar(select(invited.exists() | reported.exists())))

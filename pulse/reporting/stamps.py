@@ -22,21 +22,20 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pulse.confidentiality import validate_threshold
 from pulse.db import dialect_insert, utcnow
 from pulse.instrument import THEMES
-from pulse.reporting.compute import IntArray, TeamTree, marks, run_sql
+from pulse.reporting.compute import THEME_LIST, IntArray, TeamTree, marks, run_sql
 from pulse.reporting.models import (
     ItemAggregate,
     Participation,
     SuppressionStamp,
     ThemeAggregate,
 )
-from pulse.reporting.suppression import hidden_in_cells
+from pulse.reporting.suppression import hidden_rows
 from pulse.surveys.models import Cycle
 
 Hidden = Callable[[int, int, Hashable], bool]
@@ -70,18 +69,18 @@ def _changed_flags(
 ) -> tuple[IntArray, IntArray]:
     """The stored rows whose flag must change: (to hide, to show), each as rows of `sql`.
 
-    `sql` reads integer rows (key, cycle, part, group, n, stored flag 0/1) of these cycles,
-    where a cell is a cycle and a part of it (a theme, an item; -1 for none or unknown).
+    `sql` reads integer rows (group, cycle, part, n, stored flag 0/1) of these cycles, where a
+    cell is a cycle and a part of it (a theme's index, an item; -1 for the cycle as a whole).
     """
     found = run_sql(session, sql.format(cycles=marks(len(cycles))), cycles)
-    rows = np.array(found, dtype=np.int64).reshape(-1, 6)
+    rows = np.array(found, dtype=np.int64).reshape(-1, 5)
     if len(rows) == 0:
         return rows, rows
     parts = int(rows[:, 2].max()) + 2
     wanted = hidden_rows(
-        parents, cells=rows[:, 1] * parts + rows[:, 2] + 1, groups=rows[:, 3], n=rows[:, 4], k=k
+        parents, cells=rows[:, 1] * parts + rows[:, 2] + 1, groups=rows[:, 0], n=rows[:, 3], k=k
     )
-    stored = rows[:, 5] == 1
+    stored = rows[:, 4] == 1
     return rows[wanted & ~stored], rows[stored & ~wanted]
 
 
@@ -101,38 +100,44 @@ def stamp_cycles(
     parents = tree.parents
     index = " ".join(f"WHEN '{theme}' THEN {i}" for i, theme in enumerate(THEMES))
     flag = "CASE WHEN {} THEN 1 ELSE 0 END"
-    for model, sql in (
+    # Theme names are our own constants, so writing them inline cannot inject anything.
+    for model, part, sql, name in (
         (
             ThemeAggregate,
-            f"SELECT id, cycle_id, CASE theme {index} ELSE -1 END, team_id, n, "
-            f"{flag.format('suppressed')} FROM theme_aggregates WHERE cycle_id IN ({{cycles}})",
+            ThemeAggregate.theme,
+            f"SELECT team_id, cycle_id, CASE theme {index} END, n, {flag.format('suppressed')} "
+            f"FROM theme_aggregates WHERE theme IN ({THEME_LIST}) AND cycle_id IN ({{cycles}})",
+            THEMES.__getitem__,
         ),
         (
             ItemAggregate,
-            f"SELECT id, cycle_id, item_id, team_id, n, {flag.format('suppressed')} "
+            ItemAggregate.item_id,
+            f"SELECT team_id, cycle_id, item_id, n, {flag.format('suppressed')} "
             "FROM item_aggregates WHERE cycle_id IN ({cycles})",
+            int,
         ),
     ):
         hide, show = _changed_flags(session, sql, cycles=cycles, parents=parents, k=k)
         for rows, value in ((hide, True), (show, False)):
-            for chunk in _chunks(rows[:, 0].tolist()):
+            keys = [(group, cycle, name(at)) for group, cycle, at in rows[:, :3].tolist()]
+            for chunk in _chunks(keys):
                 session.execute(
                     update(model)
-                    .where(model.id.in_(chunk))
+                    .where(tuple_(model.team_id, model.cycle_id, part).in_(chunk))
                     .values(suppressed=value)
                     .execution_options(synchronize_session=False)
                 )
     # Participation counts are suppressed on the number invited, a cell per cycle.
     hide, show = _changed_flags(
         session,
-        f"SELECT team_id, cycle_id, -1, team_id, invited, {flag.format('hidden')} "
+        f"SELECT team_id, cycle_id, -1, invited, {flag.format('hidden')} "
         "FROM participation WHERE cycle_id IN ({cycles})",
         cycles=cycles,
         parents=parents,
         k=k,
     )
     for rows, value in ((hide, True), (show, False)):
-        for chunk in _chunks([tuple(key) for key in rows[:, :2].tolist()]):
+        for chunk in _chunks([(group, cycle) for group, cycle in rows[:, :2].tolist()]):
             session.execute(
                 update(Participation)
                 .where(tuple_(Participation.team_id, Participation.cycle_id).in_(chunk))
@@ -142,36 +147,14 @@ def stamp_cycles(
     _write_stamps(session, cycles=cycles, k=k, key=tree_key(parents), now=utcnow())
 
 
-def hidden_rows(
-    parents: Mapping[int, int | None], *, cells: IntArray, groups: IntArray, n: IntArray, k: int
-) -> npt.NDArray[np.bool_]:
-    """Whether each row must be hidden, given every row of its cells: one entry per row.
-
-    Rows are (cell, group, n) as three aligned arrays, a cell being any integer naming e.g. a
-    cycle and theme; the decision is hidden_by_cell's, made here on whole columns so a run that
-    writes every row of its cycles can store the flags it computed instead of reading them back.
-    """
-    hidden = np.zeros(len(cells), dtype=np.bool_)
-    if len(cells) == 0:
-        return hidden
-    order = np.lexsort((groups, cells))
-    starts = np.flatnonzero(np.diff(cells[order])) + 1
-    bounds = list(zip([0, *starts.tolist()], [*starts.tolist(), len(order)], strict=True))
-    ranked = list(zip(groups[order].tolist(), n[order].tolist(), strict=True))
-    decided = hidden_in_cells(parents, (tuple(ranked[start:end]) for start, end in bounds), k)
-    for (start, end), found in zip(bounds, decided, strict=True):
-        if found:
-            hidden[order[start:end]] = [group in found for group, _ in ranked[start:end]]
-    return hidden
-
-
 def stamp_decided(
     session: Session, *, cycle_ids: Collection[int], threshold: int, tree: TeamTree
 ) -> None:
     """Stamp cycles whose every stored flag was just written as decided by hidden_rows.
 
     Only for a run that wrote the whole of these cycles (stale rows deleted) with flags from
-    hidden_rows over the same figures and tree, in this transaction and under the cycle lock.
+    pulse.reporting.suppression.hidden_rows over the same figures and tree, in this
+    transaction and under the cycle lock.
     """
     k = validate_threshold(threshold)
     cycles = sorted(set(cycle_ids))

@@ -6,6 +6,9 @@ from collections.abc import Hashable, Iterable, Mapping
 from functools import lru_cache
 from typing import TypeVar
 
+import numpy as np
+import numpy.typing as npt
+
 from pulse.confidentiality import GroupCount, suppress_tree, validate_threshold
 
 Cell = TypeVar("Cell", bound=Hashable)
@@ -126,3 +129,85 @@ def hidden_cells(
         for cell, groups in hidden_by_cell(parents, figures, k).items()
         for group in groups
     }
+
+
+IntArray = npt.NDArray[np.int64]
+
+
+def hidden_rows(
+    parents: Mapping[int, int | None], *, cells: IntArray, groups: IntArray, n: IntArray, k: int
+) -> npt.NDArray[np.bool_]:
+    """Whether each row must be hidden, given every row of its cells: one entry per row.
+
+    Rows are (cell, group, n) as three aligned arrays, a cell being any integer naming e.g. a
+    cycle and theme, each group at most once per cell; the decision is hidden_by_cell's, made
+    on whole columns so a run that writes every row of its cycles can store the flags it
+    computed. Cells with nothing to hide (see _nothing_to_hide) are told apart column-wise;
+    only the others go through _hidden one by one.
+    """
+    validate_threshold(k)
+    hidden = np.zeros(len(cells), dtype=np.bool_)
+    if len(cells) == 0:
+        return hidden
+    order = np.lexsort((groups, cells))
+    cell, group, count = cells[order], groups[order], n[order]
+    starts = np.flatnonzero(np.diff(cell)) + 1
+    rank = np.zeros(len(cell), dtype=np.int64)
+    rank[starts] = 1
+    rank = np.cumsum(rank)
+    doubtful = _doubtful_cells(parents, rank=rank, group=group, count=count, k=k)
+    # A cell with nothing to hide hides only its groups with no respondents.
+    hidden[order] = count <= 0
+    bounds = list(zip([0, *starts.tolist()], [*starts.tolist(), len(order)], strict=True))
+    bounds = [bounds[at] for at in np.flatnonzero(doubtful).tolist()]
+    ranked = list(zip(group.tolist(), count.tolist(), strict=True))
+    decided = hidden_in_cells(parents, (tuple(ranked[start:end]) for start, end in bounds), k)
+    for (start, end), found in zip(bounds, decided, strict=True):
+        hidden[order[start:end]] = [g in found for g, _ in ranked[start:end]]
+    return hidden
+
+
+def _doubtful_cells(
+    parents: Mapping[int, int | None], *, rank: IntArray, group: IntArray, count: IntArray, k: int
+) -> npt.NDArray[np.bool_]:
+    """Per cell (rows sorted by cell rank, then group): whether it may have something to hide.
+
+    False exactly where _nothing_to_hide holds for the cell's groups with respondents: every
+    total at least k, every group's own respondents (total minus its children's with
+    respondents) 0 or at least k, and the tree free of cycles.
+    """
+    cells = int(rank[-1]) + 1
+    if not _acyclic(parents):
+        return np.ones(cells, dtype=np.bool_)
+    known = np.array(sorted(parents), dtype=np.int64)
+    above = np.array([-1 if parents[g] is None else parents[g] for g in known.tolist()])
+    above = np.append(above, -1).astype(np.int64)
+    at = np.searchsorted(known, group)
+    at[(at >= len(known)) | (known[np.minimum(at, len(known) - 1)] != group)] = len(known)
+    parent = above[at]
+    # Each row's parent row within its cell, where the parent has one with respondents.
+    width = int(max(group.max(), parent.max())) + 2
+    key = rank * width + group + 1
+    wanted = rank * width + parent + 1
+    row = np.minimum(np.searchsorted(key, wanted), len(key) - 1)
+    present = count > 0
+    counted = (parent >= 0) & (key[row] == wanted) & present & present[row]
+    children = np.bincount(row[counted], weights=count[counted], minlength=len(count))
+    own = count - children.astype(np.int64)
+    fine = ~present | ((count >= k) & ((own == 0) | (own >= k)))
+    return np.bincount(rank[~fine], minlength=cells) > 0
+
+
+def _acyclic(parents: Mapping[int, int | None]) -> bool:
+    """Whether following parents from every group ends at a root."""
+    rooted: set[int] = set()
+    for group in parents:
+        path: list[int] = []
+        node: int | None = group
+        while node is not None and node not in rooted:
+            if node in path:
+                return False
+            path.append(node)
+            node = parents.get(node)
+        rooted.update(path)
+    return True

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from pulse.confidentiality import GroupCount, suppress_tree
-from pulse.reporting.suppression import hidden_groups
+from pulse.reporting.suppression import hidden_groups, hidden_rows
 
 
 def _by_the_rules(parents: dict[int, int | None], totals: dict[int, int], k: int) -> set[int]:
@@ -72,3 +73,43 @@ def test_a_tree_with_a_cycle_is_still_refused() -> None:
     parents: dict[int, int | None] = {1: None, 2: 3, 3: 2}
     with pytest.raises(ValueError, match="cycle"):
         hidden_groups(parents, {1: 10, 2: 10, 3: 10}, 5)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_hidden_rows_equal_suppress_tree_cell_by_cell(seed: int) -> None:
+    """Many cells at once, as a run decides them: each as suppress_tree alone would."""
+    rng = random.Random(seed)
+    for _ in range(20):
+        parents = _tree(rng)
+        k = rng.randint(3, 10)
+        cells, groups, counts, expected = [], [], [], []
+        for cell in rng.sample(range(1000), 30):
+            totals = _totals(rng, parents, k)
+            if rng.random() < 0.1:
+                totals[999] = rng.randint(0, 9)  # a group no longer in the tree
+            hidden = _by_the_rules(parents, totals, k)
+            for group, total in rng.sample(sorted(totals.items()), len(totals)):
+                cells.append(cell)
+                groups.append(group)
+                counts.append(total)
+                expected.append(group in hidden)
+        decided = hidden_rows(
+            parents, cells=np.array(cells), groups=np.array(groups), n=np.array(counts), k=k
+        )
+        assert decided.tolist() == expected
+
+
+def test_hidden_rows_with_a_cycle_in_the_tree_decide_each_cell_by_the_rules() -> None:
+    parents: dict[int, int | None] = {1: None, 2: 1, 3: 1, 4: 5, 5: 4}
+    decided = hidden_rows(
+        parents,
+        cells=np.array([7, 7, 7, 8, 8]),
+        groups=np.array([1, 2, 3, 1, 2]),
+        n=np.array([14, 10, 4, 10, 10]),
+        k=5,
+    )
+    assert decided.tolist() == [False, True, True, False, False]
+    with pytest.raises(ValueError, match="cycle"):
+        hidden_rows(
+            parents, cells=np.array([7, 7]), groups=np.array([4, 5]), n=np.array([9, 9]), k=5
+        )
