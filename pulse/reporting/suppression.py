@@ -158,12 +158,16 @@ def hidden_rows(
     doubtful = _doubtful_cells(parents, rank=rank, group=group, count=count, k=k)
     # A cell with nothing to hide hides only its groups with no respondents.
     hidden[order] = count <= 0
-    bounds = list(zip([0, *starts.tolist()], [*starts.tolist(), len(order)], strict=True))
-    bounds = [bounds[at] for at in np.flatnonzero(doubtful).tolist()]
-    ranked = list(zip(group.tolist(), count.tolist(), strict=True))
-    decided = hidden_in_cells(parents, (tuple(ranked[start:end]) for start, end in bounds), k)
-    for (start, end), found in zip(bounds, decided, strict=True):
-        hidden[order[start:end]] = [g in found for g, _ in ranked[start:end]]
+    ends = np.append(starts, len(order))
+    firsts = np.insert(starts, 0, 0)
+    bounds = [(firsts[at], ends[at]) for at in np.flatnonzero(doubtful).tolist()]
+    cells_in_doubt = [
+        tuple(zip(group[start:end].tolist(), count[start:end].tolist(), strict=True))
+        for start, end in bounds
+    ]
+    decided = hidden_in_cells(parents, cells_in_doubt, k)
+    for (start, end), totals, found in zip(bounds, cells_in_doubt, decided, strict=True):
+        hidden[order[start:end]] = [g in found for g, _ in totals]
     return hidden
 
 
