@@ -98,7 +98,28 @@ _TARGET = (
     .order_by(_cycle_items.c.position)
 )
 _INSERT_RESPONSE = insert(_responses)
-_INSERT_ANSWERS = insert(_table(Answer))
+_answers = _table(Answer)
+
+
+@lru_cache(maxsize=32)
+def _insert_answers(count: int) -> ClauseElement:
+    """One INSERT with `count` rows of (response_id, item_{i}, value_{i}).
+
+    A single statement rather than an executemany: SQLite then steps once, not once per row,
+    so the thread holding its write lock gives up the GIL once instead of once per answer.
+    """
+    return insert(_answers).values(
+        [
+            {
+                "response_id": bindparam("response_id"),
+                "item_id": bindparam(f"item_{i}"),
+                "value": bindparam(f"value_{i}"),
+            }
+            for i in range(count)
+        ]
+    )
+
+
 _INSERT_COMMENT = insert(_table(Comment))
 _INSERT_FEEDBACK = insert(_table(ActionFeedback))
 # Marks the invitation answered only if no other link of it did: the row count, read under
@@ -238,10 +259,10 @@ def submit_response(
     )
     revised = earlier is not None
     response_id, response_team = (earlier, earlier_team) if revised else (random_id(), team_id)
-    answer_rows = [
-        {"response_id": response_id, "item_id": item_id, "value": value}
-        for item_id, value in values.items()
-    ]
+    answer_values: dict[str, Any] = {"response_id": response_id}
+    for i, (item_id, value) in enumerate(values.items()):
+        answer_values[f"item_{i}"] = item_id
+        answer_values[f"value_{i}"] = value
     comment_row: dict[str, Any] | None = None
     if body:
         comment_row = {
@@ -278,8 +299,8 @@ def submit_response(
             )
         )
         writes.append((_MARK_ANSWERED, {"invitation_id": invitation_id}))
-    if answer_rows:
-        writes.append((_INSERT_ANSWERS, answer_rows))  # one executemany
+    if values:
+        writes.append((_insert_answers(len(values)), answer_values))
     if comment_row is not None:
         writes.append((_INSERT_COMMENT, comment_row))
     if feedback_rows:
