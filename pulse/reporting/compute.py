@@ -252,17 +252,30 @@ def wilson_pct(successes: IntArray, n: IntArray) -> tuple[FloatArray, FloatArray
 
 
 def _group_key(*columns: IntArray) -> tuple[IntArray, IntArray, list[IntArray]]:
-    """Unique rows of the given non-negative integer columns: (first index, inverse, columns).
+    """Unique rows of the given integer columns, in order: (an index of each, inverse, columns).
 
-    The columns are packed into one int64 key (mixed radix), which numpy sorts far faster
-    than rows of a 2-D array.
+    The columns are packed into one int64 key (mixed radix over each column's range), which
+    numpy sorts far faster than rows of a 2-D array; when the keys span little more than the
+    rows, counting them into bins finds the same unique keys without sorting at all.
     """
     key = np.zeros(len(columns[0]), dtype=np.int64)
-    radices = [int(column.max()) + 1 if len(column) else 1 for column in columns]
-    for column, radix in zip(columns, radices, strict=True):
-        key = key * radix + column
-    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    return first, inverse.reshape(-1), [column[first] for column in columns]
+    span = 1
+    for column in columns:
+        low = int(column.min()) if len(column) else 0
+        radix = int(column.max()) - low + 1 if len(column) else 1
+        key = key * radix + (column - low)
+        span *= radix
+    if span > 4 * len(key) + 1024:
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1), [column[first] for column in columns]
+    present = np.flatnonzero(np.bincount(key, minlength=span))
+    rank = np.zeros(span, dtype=np.int64)
+    rank[present] = np.arange(len(present))
+    # Every row of a key holds the same column values, so any of them will do.
+    some = np.zeros(span, dtype=np.int64)
+    some[key] = np.arange(len(key))
+    chosen = some[present]
+    return chosen, rank[key], [column[chosen] for column in columns]
 
 
 def theme_stats(scores: PersonScores, tree: TeamTree) -> ThemeStats:
@@ -519,12 +532,15 @@ def scores_from_answers(
 ) -> PersonScores:
     """person_scores computed from fetched answer rows instead of a GROUP BY."""
     item = answers[:, 3]
-    themed = np.nonzero(items.theme[item] >= 0)[0] if len(item) else np.empty(0, np.int64)
-    rows = answers[themed]
-    theme = items.theme[rows[:, 3]]
+    theme = items.theme[item]
+    rows = answers
+    if not (theme >= 0).all():
+        # Only themed items count towards a score (not a copy of every answer when all are).
+        themed = np.flatnonzero(theme >= 0)
+        rows, theme, item = answers[themed], theme[themed], item[themed]
     value = rows[:, 4]
     given = value >= 0
-    recoded = np.where(items.reverse[rows[:, 3]] == 1, 6 - value, value)
+    recoded = np.where(items.reverse[item] == 1, 6 - value, value)
     data = np.empty((0, 5), dtype=np.float64)
     if len(rows):
         # Responses are numbered densely from 0, so response × theme is a direct bin index.

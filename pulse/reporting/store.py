@@ -318,8 +318,9 @@ def _merge_postgresql(
                 f"COPY {target} ({listed}, computed_at) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(types)
-                for row in zip(*columns.values(), strict=True):
-                    copy.write_row((*row, value))
+                count = len(next(iter(columns.values())))
+                for row in zip(*columns.values(), repeat(value, count), strict=True):
+                    copy.write_row(row)
             return
         cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{staging}")
         cursor.execute(

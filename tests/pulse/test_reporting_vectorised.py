@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Answer, Response
+from pulse.instrument import ENPS_ITEM
 from pulse.reporting import compute
 from pulse.scoring import (
     Summary,
@@ -19,6 +20,7 @@ from pulse.scoring import (
     change_flags_from_summaries,
 )
 from pulse.stats import wilson_interval
+from pulse.surveys.bank import add_version
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.teams.models import Team
@@ -190,3 +192,26 @@ def test_column_wilson_bounds_are_bit_identical_to_wilson_interval() -> None:
     expected = [wilson_interval(f, n) for f, n in pairs]
     assert low.tolist() == [100.0 * lo for lo, _ in expected]
     assert high.tolist() == [100.0 * hi for _, hi in expected]
+
+
+@BOTH
+def test_single_pass_leaves_items_without_a_theme_out_of_the_scores(session: Session) -> None:
+    """An eNPS answer has no theme: it counts in its item's distribution, never in a score."""
+    cycles = _populate(session, 4)
+    enps = add_version(session, current=None, definition=ENPS_ITEM)
+    rng = random.Random(4)
+    for response in session.scalars(select(Response).where(Response.cycle_id == cycles[0])):
+        session.add(Answer(response_id=response.id, item_id=enps.id, value=rng.randint(0, 10)))
+    session.flush()
+    asked = compute.asked_items(session, cycle_ids=None)
+    answers = compute.fetch_answers(session, cycle_ids=None)
+    assert enps.id in set(answers[:, 3].tolist())
+    _same(
+        compute.scores_from_answers(answers, compute.ItemTable.load(session), asked),
+        compute.person_scores(session, cycle_ids=None, asked=asked),
+    )
+    tree = compute.TeamTree.load(session)
+    _same(
+        compute.items_from_answers(answers, tree),
+        compute.item_stats(session, cycle_ids=None, tree=tree),
+    )
