@@ -21,40 +21,20 @@ from pulse.reporting.aggregation import rebuild_all
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
 from tests.conftest import IN_CI, make_settings
+from tests.support.browser import ARTIFACTS, chromium_browser
 from webapp import create_app
 from worker.embedded_redis import EmbeddedRedis
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LEADER = "leader@northwind.example.org"  # leads Engineering: Platform, Payments, Mobile, Data
 DATA_LEAD = "data.lead@northwind.example.org"  # leads Data only
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if IN_CI:
-            pytest.fail("CI needs /usr/bin/chromium for the browser tests")
-        pytest.skip("no /usr/bin/chromium here (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=ARGS, headless=True
-        )
+    with chromium_browser(IN_CI) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
