@@ -71,8 +71,10 @@ _DISTRIBUTION = '{{"1": {}, "2": {}, "3": {}, "4": {}, "5": {}}}'
 # only for the stamp to flip it back.
 _THEME_WRITTEN = tuple(name for name in _THEME_FIGURES if name != "suppressed")
 _ITEM_WRITTEN = tuple(name for name in _ITEM_FIGURES if name != "suppressed")
-# Rows are written in slices of this many cycles so the progress bar moves during a rebuild.
-_CYCLES_PER_SLICE = 4
+# Rows are written in slices of whole cycles holding about this many item rows: the progress
+# bar moves during a long rebuild and a slice's row lists stay bounded, while each statement,
+# and each wait for the database to finish a COPY, is paid for tens of thousands of rows.
+_ROWS_PER_SLICE = 50_000
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,22 @@ def _item_columns(data: _Computed, rows: Any, k: int) -> dict[str, list[Any]]:
     }
 
 
+def _slices(cycle_ids: list[int], cycles: Any) -> list[set[int]]:
+    """The cycles in order, cut into runs whose rows (one cycle per entry of `cycles`) reach
+    _ROWS_PER_SLICE, the last run holding what is left."""
+    found, counts = np.unique(cycles, return_counts=True)
+    per_cycle = dict(zip(found.tolist(), counts.tolist(), strict=True))
+    slices: list[set[int]] = [set()]
+    rows = 0
+    for cycle_id in cycle_ids:
+        if rows >= _ROWS_PER_SLICE:
+            slices.append(set())
+            rows = 0
+        slices[-1].add(cycle_id)
+        rows += per_cycle.get(cycle_id, 0)
+    return [part for part in slices if part]
+
+
 def _write(
     session: Session,
     data: _Computed,
@@ -205,8 +223,7 @@ def _write(
     # Written whole, the cycles will hold exactly these rows: their flags are decided here.
     hidden = _decide_hidden(data, k) if scope is None else None
     untimed = ("suppressed",) if hidden is not None else ()
-    for start in range(0, len(cycle_ids), _CYCLES_PER_SLICE):
-        part = set(cycle_ids[start : start + _CYCLES_PER_SLICE])
+    for part in _slices(cycle_ids, s.cycle):
         # The rows written are all there is for this part: any other stored row in it has
         # no answers behind it any more and is deleted.
         within: dict[str, set[int]] = {"cycle_id": part}

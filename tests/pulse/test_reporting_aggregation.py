@@ -7,19 +7,21 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Answer, Response
 from pulse.instrument import ITEMS_BY_CODE, THEMES
+from pulse.reporting import aggregation
 from pulse.reporting.aggregation import (
     aggregate_dirty,
     aggregate_team_cycle,
     finalise_cycle,
     rebuild_all,
+    rebuild_steps,
 )
 from pulse.reporting.dirty import mark_dirty
-from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, ThemeAggregate
+from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.queries import item_rows, theme_rows
 from pulse.scoring import person_theme_score, team_theme_score
 from pulse.surveys.cycles import create_cycle
@@ -285,3 +287,43 @@ def test_finalise_flags_a_real_change_only(session: Session) -> None:
     assert all(changes[("Up", theme)] == "up" for theme in THEMES)
     assert all(changes[("Flat", theme)] is None for theme in THEMES)
     assert all(a.final for a in session.scalars(select(ThemeAggregate)))
+
+
+@BOTH
+def test_a_rebuild_writes_the_same_rows_in_any_slices_and_reports_every_step(
+    session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teams = make_tree(session, {"A": ("D", 0), "B": ("D", 0)})
+    rng = random.Random(8)
+    for sequence in range(5):
+        cycle = make_cycle(session, sequence=sequence)
+        for name in ("A", "B"):
+            for _ in range(rng.randint(3, 7)):
+                answer(session, cycle, teams[name], random_answers(rng, cycle))
+    session.commit()
+
+    def built() -> list[tuple[object, ...]]:
+        session.expire_all()
+        return sorted(
+            (a.team_id, a.cycle_id, a.item_id, a.n, a.mean, a.distribution, a.suppressed)
+            for a in session.scalars(select(ItemAggregate))
+        ) + sorted(
+            (a.team_id, a.cycle_id, a.theme, a.n, a.mean, a.sd, a.change, a.suppressed)
+            for a in session.scalars(select(ThemeAggregate))
+        )
+
+    steps: list[int] = []
+    rebuild_all(session, threshold=5, progress=steps.append)
+    session.commit()
+    whole = built()
+    assert sum(steps) == rebuild_steps(session)
+    # One cycle a slice: every slice written alone, into empty tables again.
+    for model in (ThemeAggregate, ItemAggregate, Participation):
+        session.execute(delete(model))
+    session.commit()
+    monkeypatch.setattr(aggregation, "_ROWS_PER_SLICE", 1)
+    steps.clear()
+    rebuild_all(session, threshold=5, progress=steps.append)
+    session.commit()
+    assert steps == [1] * 6 and sum(steps) == rebuild_steps(session)
+    assert built() == whole
