@@ -1,5 +1,10 @@
 """Reminders: non-responders only, at the schedule's offsets, at most two, never after close.
 
+A reminder goes only to people whose invitation went out before that reminder was due. An
+invitation sent late (the workers were down when the cycle opened, or the person joined the
+team mid-cycle) already reaches them after the reminder's time: sending the reminder a
+minute later would only be a second email about the same thing.
+
 A reminder never takes a link away before the new one is on its way: the new token's hash is
 stored only after the server accepted the reminder, and only if the person has not answered
 meanwhile (their revision key depends on the link they answered with). A claim holds for
@@ -40,10 +45,17 @@ def reminders_due(cycle: Cycle, hours: list[int], now: datetime) -> int:
     return sum(1 for h in offsets if cycle.opens_at + timedelta(hours=h) <= now)
 
 
-def _remindable(due: int, now: datetime) -> ColumnElement[bool]:
+def latest_due_at(cycle: Cycle, hours: list[int], due: int) -> datetime:
+    """When the latest of the `due` reminders became due."""
+    offsets = sorted(int(h) for h in hours)[:MAX_REMINDERS]
+    return cycle.opens_at + timedelta(hours=offsets[due - 1])
+
+
+def _remindable(due: int, due_at: datetime, now: datetime) -> ColumnElement[bool]:
     return and_(
         Invitation.answered.is_(False),
         Invitation.delivery_state == "sent",
+        Invitation.sent_at < due_at,
         Invitation.reminders_sent < due,
         or_(Invitation.last_reminded_at.is_(None), Invitation.last_reminded_at <= now - LEASE),
     )
@@ -60,18 +72,23 @@ def cycles_with_due_reminders(session: Session, *, now: datetime) -> list[int]:
     ).all()
     for cycle, hours in rows:
         due = reminders_due(cycle, list(hours or []), now)
-        if due and session.scalar(
-            select(exists().where(Invitation.cycle_id == cycle.id, _remindable(due, now)))
+        if not due:
+            continue
+        due_at = latest_due_at(cycle, list(hours or []), due)
+        if session.scalar(
+            select(exists().where(Invitation.cycle_id == cycle.id, _remindable(due, due_at, now)))
         ):
             found.append(cycle.id)
     return found
 
 
-def _claim_reminders(session: Session, *, cycle_id: int, due: int, now: datetime) -> list[Claimed]:
+def _claim_reminders(
+    session: Session, *, cycle_id: int, due: int, due_at: datetime, now: datetime
+) -> list[Claimed]:
     people = claim(
         session,
         cycle_id=cycle_id,
-        condition=_remindable(due, now),
+        condition=_remindable(due, due_at, now),
         values={"last_reminded_at": now},
     )
     return [Claimed(i, new_token(), email, name) for i, email, name in people]
@@ -95,11 +112,13 @@ def send_reminders(
     if cycle is None or cycle.status != "open" or cycle.schedule_id is None:
         return report
     schedule = session.get(Schedule, cycle.schedule_id)
-    due = reminders_due(cycle, list(schedule.reminder_hours or []) if schedule else [], now)
+    hours = list(schedule.reminder_hours or []) if schedule else []
+    due = reminders_due(cycle, hours, now)
     if not due:
         return report
+    due_at = latest_due_at(cycle, hours, due)
     shared = email_for_cycle(session, cycle=cycle, base_url=settings.base_url)
-    claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, now=now)
+    claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, due_at=due_at, now=now)
     session.commit()
     if not claimed:
         return report
@@ -107,7 +126,7 @@ def send_reminders(
         while claimed:
             for item in claimed:
                 _remind_one(session, mailer, shared, item, due, report)
-            claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, now=now)
+            claimed = _claim_reminders(session, cycle_id=cycle_id, due=due, due_at=due_at, now=now)
             session.commit()
     return report
 

@@ -249,6 +249,34 @@ def test_missed_reminder_ticks_send_one_reminder_not_two(
     assert len(smtp_server.mailbox.messages) == 2
 
 
+def test_an_invitation_sent_after_a_reminder_was_due_is_not_reminded_at_once(
+    session: Session, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    # The workers were down: the cycle opened at 09:00 on Monday, its invitations go out only
+    # 50 hours later, after the first reminder (48 h) was due. The invitation stands in for
+    # that reminder; the second one (96 h) still reaches whoever has not answered by then.
+    org, cycle_id = open_cycle(session, {"Alpha": 2})
+    late = OPENS + timedelta(hours=50)
+    send_invitations(session, settings=smtp_settings, cycle_id=cycle_id, now=late)
+    assert sorted(smtp_server.mailbox.recipients()) == org.all_emails()
+    smtp_server.mailbox.clear()
+
+    def remind_at(hours: float) -> list[str]:
+        now = OPENS + timedelta(hours=hours)
+        for cid in tick(session, now=now).reminder_cycle_ids:
+            send_reminders(session, settings=smtp_settings, cycle_id=cid, now=now)
+        session.commit()
+        got = smtp_server.mailbox.recipients()
+        smtp_server.mailbox.clear()
+        return sorted(got)
+
+    assert remind_at(50) == []
+    assert remind_at(51) == []
+    assert remind_at(96) == org.all_emails()
+    assert remind_at(97) == []
+    assert all(r.reminders_sent == 2 for r in invitations(session, cycle_id))
+
+
 def test_a_reminder_carries_a_fresh_link_and_the_first_one_keeps_working(
     session: Session, smtp_settings: Settings, smtp_server: SMTPServer
 ) -> None:
