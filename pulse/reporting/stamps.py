@@ -19,14 +19,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy import Table, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from pulse.confidentiality import validate_threshold
-from pulse.db import dialect_insert, utcnow
+from pulse.db import utcnow
 from pulse.instrument import THEMES
 from pulse.reporting.compute import THEME_LIST, IntArray, TeamTree, marks, run_sql
 from pulse.reporting.models import (
@@ -35,6 +35,7 @@ from pulse.reporting.models import (
     SuppressionStamp,
     ThemeAggregate,
 )
+from pulse.reporting.store import bound_timestamp
 from pulse.reporting.suppression import hidden_rows
 from pulse.surveys.models import Cycle
 
@@ -163,19 +164,21 @@ def stamp_decided(
 
 
 def _write_stamps(session: Session, *, cycles: list[int], k: int, key: str, now: datetime) -> None:
-    insert = dialect_insert(session, SuppressionStamp)
-    session.execute(
-        insert.values(
-            [{"cycle_id": c, "threshold": k, "tree_key": key, "computed_at": now} for c in cycles]
-        ).on_conflict_do_update(
-            index_elements=["cycle_id"],
-            set_={
-                "threshold": insert.excluded.threshold,
-                "tree_key": insert.excluded.tree_key,
-                "computed_at": insert.excluded.computed_at,
-            },
+    # One prepared upsert on the DBAPI cursor: every run ends here, mostly for one cycle.
+    connection = session.connection()
+    value = bound_timestamp(connection, cast(Table, SuppressionStamp.__table__), now)
+    mark = "%s" if connection.dialect.name == "postgresql" else "?"
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(
+            "INSERT INTO suppression_stamps (cycle_id, threshold, tree_key, computed_at) "
+            f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (cycle_id) DO UPDATE SET "
+            "threshold = excluded.threshold, tree_key = excluded.tree_key, "
+            "computed_at = excluded.computed_at",
+            [(cycle_id, k, key, value) for cycle_id in cycles],
         )
-    )
+    finally:
+        cursor.close()
 
 
 def restamp_stale(session: Session, *, threshold: int) -> list[int]:

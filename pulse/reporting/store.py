@@ -248,10 +248,7 @@ def _upsert_sqlite(
     sql, order = _compiled_upsert(
         connection.dialect, table, names, tuple(keys), tuple(update), tuple(untimed)
     )
-    stamp = table.c.computed_at.type.bind_processor(connection.dialect)
-    value = stamp(now) if stamp else now
-    # sqlite3's own datetime adapter writes isoformat(" "); doing it once saves a call a row.
-    value = value.isoformat(" ") if isinstance(value, datetime) else value
+    value = bound_timestamp(connection, table, now)
     # The compiled INSERT also lists columns with a Python-side default that were not given.
     constants = {"computed_at": value}
     for name in order:
@@ -269,6 +266,16 @@ def _upsert_sqlite(
         cursor.executemany(sql, rows)
     finally:
         cursor.close()
+
+
+def bound_timestamp(connection: Connection, table: Table, now: datetime) -> Any:
+    """`now` as the DBAPI cursor takes it for the table's computed_at column."""
+    stamp = table.c.computed_at.type.bind_processor(connection.dialect)
+    value = stamp(now) if stamp else now
+    if connection.dialect.name == "sqlite" and isinstance(value, datetime):
+        # sqlite3's own datetime adapter writes isoformat(" "); doing it once saves a call a row.
+        return value.isoformat(" ")
+    return value
 
 
 def _scalar_default(table: Table, name: str) -> Any:
@@ -302,8 +309,7 @@ def _merge_postgresql(
     # The bounds let the planner read only the part's stored rows, by index.
     bounds = "".join(f" AND t.{name} = ANY(%s)" for name in within)
     bound_values = [sorted(values) for values in within.values()]
-    stamp = table.c.computed_at.type.bind_processor(connection.dialect)
-    value = stamp(now) if stamp else now
+    value = bound_timestamp(connection, table, now)
     cursor = _cursor(connection)
     try:
         if changes.fresh:

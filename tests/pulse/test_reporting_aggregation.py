@@ -287,6 +287,17 @@ def test_finalise_flags_a_real_change_only(session: Session) -> None:
     assert all(changes[("Up", theme)] == "up" for theme in THEMES)
     assert all(changes[("Flat", theme)] is None for theme in THEMES)
     assert all(a.final for a in session.scalars(select(ThemeAggregate)))
+    # A late answer to a finalised cycle: the run keeps its rows final and its flags decided.
+    answer(session, cycles[1], teams["Flat"], {ci.item.code: 3 for ci in cycles[1].items})
+    session.commit()
+    assert aggregate_dirty(session, threshold=5) == 1
+    session.commit()
+    session.expire_all()
+    rows = theme_rows(
+        session, team_ids={teams["Up"].id, teams["Flat"].id}, threshold=5, cycle_ids=[cycles[1].id]
+    )
+    assert {(r.team, r.theme): r.change for r in rows} == changes
+    assert all(a.final for a in session.scalars(select(ThemeAggregate)))
 
 
 @BOTH

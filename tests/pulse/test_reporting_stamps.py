@@ -272,7 +272,9 @@ def test_a_run_over_every_team_of_a_cycle_writes_the_flags_it_decided(session: S
     for key, row in after.items():
         if key[1] == teams["B"].id and key[0] != "participation":
             assert row["suppressed"] and not before[key]["suppressed"]
-            assert row["computed_at"] == before[key]["computed_at"]
+            assert row["computed_at"] == before[key]["computed_at"], {
+                c: (v, before[key][c]) for c, v in row.items() if v != before[key][c]
+            }
     # E and D3 have nothing behind them any more: gone, as a rebuild would have them.
     assert not [key for key in after if key[1] in {teams["E"].id, teams["D3"].id}]
     rebuild_all(session, threshold=5)
