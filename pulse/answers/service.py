@@ -189,15 +189,12 @@ def open_survey(session: Session, *, token: str, secret: str, now: datetime) -> 
         }
         comment = session.scalar(select(Comment.body).where(Comment.response_id == response.id))
         survey.previous_comment = comment or ""
-        survey.previous_feedback = dict(
-            session.execute(
-                select(ActionFeedback.action_id, ActionFeedback.verdict).where(
-                    ActionFeedback.response_id == response.id
-                )
+        feedback = session.execute(
+            select(ActionFeedback.action_id, ActionFeedback.verdict).where(
+                ActionFeedback.response_id == response.id
             )
-            .tuples()
-            .all()
         )
+        survey.previous_feedback = {action_id: verdict for action_id, verdict in feedback}
     return survey
 
 

@@ -333,4 +333,4 @@ def delivery_counts(session: Session, *, cycle_id: int) -> dict[str, int]:
         .where(Invitation.cycle_id == cycle_id)
         .group_by(Invitation.delivery_state)
     )
-    return {state: count for state, count in rows.tuples()}
+    return {state: count for state, count in rows}

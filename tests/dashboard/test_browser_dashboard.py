@@ -74,7 +74,7 @@ def _sign_in(browser: Any, base: str, email: str) -> Any:
 
 def _ids(app: Flask) -> dict[str, int]:
     with app.app_context(), app.extensions["pulse.db"][1]() as session:
-        teams = dict(session.execute(select(Team.name, Team.id)).tuples().all())
+        teams = {name: id_ for name, id_ in session.execute(select(Team.name, Team.id))}
         closed = session.scalars(
             select(Cycle.id).where(Cycle.status == "closed").order_by(Cycle.opens_at.desc())
         ).first()
