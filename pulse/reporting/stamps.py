@@ -102,25 +102,29 @@ def stamp_cycles(
     index = " ".join(f"WHEN '{theme}' THEN {i}" for i, theme in enumerate(THEMES))
     flag = "CASE WHEN {} THEN 1 ELSE 0 END"
     # Theme names are our own constants, so writing them inline cannot inject anything.
-    for model, part, sql, name in (
+    # The part read as a theme's index goes back to its name for the update's key.
+    for model, part, sql, names in (
         (
             ThemeAggregate,
             ThemeAggregate.theme,
             f"SELECT team_id, cycle_id, CASE theme {index} END, n, {flag.format('suppressed')} "
             f"FROM theme_aggregates WHERE theme IN ({THEME_LIST}) AND cycle_id IN ({{cycles}})",
-            THEMES.__getitem__,
+            THEMES,
         ),
         (
             ItemAggregate,
             ItemAggregate.item_id,
             f"SELECT team_id, cycle_id, item_id, n, {flag.format('suppressed')} "
             "FROM item_aggregates WHERE cycle_id IN ({cycles})",
-            int,
+            None,
         ),
     ):
         hide, show = _changed_flags(session, sql, cycles=cycles, parents=parents, k=k)
         for rows, value in ((hide, True), (show, False)):
-            keys = [(group, cycle, name(at)) for group, cycle, at in rows[:, :3].tolist()]
+            keys = [
+                (group, cycle, names[at] if names else at)
+                for group, cycle, at in rows[:, :3].tolist()
+            ]
             for chunk in _chunks(keys):
                 session.execute(
                     update(model)
