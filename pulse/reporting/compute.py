@@ -203,8 +203,11 @@ def _scores_from_rows(data: FloatArray, asked: dict[tuple[int, str], list[int]])
     team = data[valid, 1].astype(np.int64)
     # Rows arrive in whatever order the database likes; summing in a fixed order makes a rerun
     # (or one cycle recomputed alone) give bit-identical figures.
-    order = np.lexsort((score, theme[valid], team, cycle[valid]))
-    return PersonScores(cycle[valid][order], team[order], theme[valid][order], score[order])
+    # (cycle, team, theme) packed into one key sorts in the same order as the three columns.
+    cycle, theme = cycle[valid], theme[valid]
+    group = cycle * (int(team.max(initial=0)) + 1) + team
+    order = np.lexsort((score, group * len(THEMES) + theme))
+    return PersonScores(cycle[order], team[order], theme[order], score[order])
 
 
 @dataclass(frozen=True)
