@@ -478,14 +478,11 @@ def _fetch_answers_sqlite(cursor: Any, cycle_ids: Collection[int] | None) -> Int
     return answers
 
 
-def _fetch_answers_postgresql(cursor: Any, cycle_ids: Collection[int] | None) -> IntArray:
-    # The server packs each answer into 20 bytes (five big-endian int4) and concatenates
-    # them into one bytea per cycle, which numpy reads in place: a COPY would hand Python one
-    # message per answer. Per cycle keeps each value far below bytea's 1 GB limit.
-    # row_number() over the (much smaller) responses stands in for the text response id.
+def _fetch_answers_postgresql_wide(cursor: Any, where: str) -> IntArray:
+    # Five big-endian int4 per answer, for item ids past the packed form's range.
     cursor.execute(
         "WITH r AS MATERIALIZED (SELECT id, team_id, cycle_id, "
-        f"row_number() OVER () AS n FROM responses r {_cycle_where(cycle_ids)}) "
+        f"row_number() OVER () AS n FROM responses r {where}) "
         "SELECT string_agg(int4send((r.n - 1)::int4) || int4send(r.team_id) || "
         "int4send(r.cycle_id) || int4send(a.item_id) || int4send(COALESCE(a.value, -1)), "
         "''::bytea) FROM answers a JOIN r ON r.id = a.response_id GROUP BY r.cycle_id",
@@ -493,6 +490,65 @@ def _fetch_answers_postgresql(cursor: Any, cycle_ids: Collection[int] | None) ->
     )
     payload = b"".join(bytes(packed) for (packed,) in cursor.fetchall())
     return np.frombuffer(payload, dtype=">i4").astype(np.int64).reshape(-1, _ANSWER_COLUMNS)
+
+
+_NUMBERED = np.dtype([("n", ">i8"), ("team", ">i4"), ("cycle", ">i4")])
+
+
+def _fetch_answers_postgresql(cursor: Any, cycle_ids: Collection[int] | None) -> IntArray:
+    # The server packs each answer into one int8 (response number, item, value + 1, as on
+    # SQLite) and concatenates them into one bytea per cycle, which numpy reads in place: a
+    # COPY would hand Python one message per answer, and per cycle keeps each value far below
+    # bytea's 1 GB limit. row_number() over the (much smaller) responses stands in for the
+    # text response id; the same statement hands over each number's team and cycle, so the
+    # numbering is read once (the materialised CTE) and both parts agree on it.
+    where = _cycle_where(cycle_ids)
+    cursor.execute("SELECT COALESCE(MAX(id), 0) FROM items")
+    if cursor.fetchone()[0] >= _ITEM_SLOTS:
+        return _fetch_answers_postgresql_wide(cursor, where)
+    # A value that would not fit its slot makes the int8 NULL, which string_agg leaves out:
+    # the count tells, so it fails loudly below instead of being decoded as another answer.
+    cursor.execute(
+        "WITH r AS MATERIALIZED (SELECT id, team_id, cycle_id, "
+        f"row_number() OVER () - 1 AS n FROM responses r {where}) "
+        "SELECT NULL::int, string_agg(int8send(n) || int4send(team_id) || int4send(cycle_id), "
+        "''::bytea), COUNT(*) FROM r UNION ALL "
+        f"SELECT r.cycle_id, string_agg(int8send((r.n * {_ITEM_SLOTS} + a.item_id) * "
+        f"{_VALUE_SLOTS} + CASE WHEN a.value IS NULL THEN 0 WHEN a.value BETWEEN 0 AND "
+        f"{_VALUE_SLOTS - 2} THEN a.value + 1 END), ''::bytea), COUNT(*) "
+        "FROM answers a JOIN r ON r.id = a.response_id GROUP BY r.cycle_id",
+        binary=True,
+    )
+    parts = cursor.fetchall()
+    numbered = np.frombuffer(
+        b"".join(bytes(data or b"") for cycle, data, _ in parts if cycle is None), dtype=_NUMBERED
+    )
+    team = np.zeros(len(numbered), dtype=np.int64)
+    cycle = np.zeros(len(numbered), dtype=np.int64)
+    team[numbered["n"]] = numbered["team"]
+    cycle[numbered["n"]] = numbered["cycle"]
+    answered = [(data, count) for cycle_id, data, count in parts if cycle_id is not None]
+    packed = np.frombuffer(b"".join(bytes(data or b"") for data, _ in answered), dtype=">i8")
+    if len(packed) != sum(count for _, count in answered):
+        raise ValueError(
+            f"an answer value lies outside 0..{_VALUE_SLOTS - 2}; answers must be on their scale"
+        )
+    return _unpack(packed.astype(np.int64), team, cycle)
+
+
+def _unpack(packed: IntArray, team: IntArray, cycle: IntArray) -> IntArray:
+    """Answers packed as (response number, item, value + 1) → rows (response, team, cycle,
+    item, value), given each response number's team and cycle."""
+    # The slots are powers of two, so shifts and masks unpack them (far cheaper than division).
+    value_bits, item_bits = _VALUE_SLOTS.bit_length() - 1, _ITEM_SLOTS.bit_length() - 1
+    answers = np.empty((len(packed), _ANSWER_COLUMNS), dtype=np.int64)
+    answers[:, 4] = (packed & (_VALUE_SLOTS - 1)) - 1
+    answers[:, 3] = (packed >> value_bits) & (_ITEM_SLOTS - 1)
+    number = packed >> (value_bits + item_bits)
+    answers[:, 0] = number
+    answers[:, 1] = team[number]
+    answers[:, 2] = cycle[number]
+    return answers
 
 
 def fetch_answers(session: Session, *, cycle_ids: Collection[int] | None) -> IntArray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -150,22 +151,38 @@ def test_change_arrays_match_scalar_flags(seed: int) -> None:
     assert flagged > 0
 
 
+@BOTH
 def test_wide_fetch_matches_packed_fetch(session: Session) -> None:
     # The one-column packing falls back to plain columns for item ids past its range.
-    _populate(session, 4)
+    cycles = _populate(session, 4)
+    postgres = session.get_bind().dialect.name == "postgresql"
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    wide = compute._fetch_answers_sqlite_wide(cursor, "")
-    packed = compute._fetch_answers_sqlite(cursor, None)
+    for scope in (None, cycles[1:3]):
+        where = compute._cycle_where(scope)
+        if postgres:
+            wide = compute._fetch_answers_postgresql_wide(cursor, where)
+            packed = compute._fetch_answers_postgresql(cursor, scope)
+        else:
+            wide = compute._fetch_answers_sqlite_wide(cursor, where)
+            packed = compute._fetch_answers_sqlite(cursor, scope)
+        assert len(packed) > 0
+        assert by_response(packed) == by_response(wide)
     cursor.close()
-    assert len(packed) > 0
-    order_w, order_p = np.lexsort(wide.T[::-1]), np.lexsort(packed.T[::-1])
-    np.testing.assert_array_equal(wide[order_w], packed[order_p])
 
 
+def by_response(answers: np.ndarray) -> Counter[tuple[tuple[int, ...], ...]]:
+    """Each response's answers as (team, cycle, item, value) rows, whatever it is numbered."""
+    grouped: dict[int, list[tuple[int, ...]]] = {}
+    for number, *row in answers.tolist():
+        grouped.setdefault(number, []).append(tuple(row))
+    return Counter(tuple(sorted(rows)) for rows in grouped.values())
+
+
+@BOTH
 def test_an_answer_off_every_scale_fails_loudly_instead_of_being_misread(
     session: Session,
 ) -> None:
-    """Values are packed into 8 bits on SQLite: one that cannot fit must raise, not alias."""
+    """Values are packed into 8 bits: one that cannot fit must raise, not alias."""
     _populate(session, 1)
     one = session.scalars(select(Answer).where(Answer.value.is_not(None)).limit(1)).one()
     session.execute(
