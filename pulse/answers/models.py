@@ -42,7 +42,8 @@ class Answer(Base):
     response_id: Mapped[str] = mapped_column(
         ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
     )
-    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True, index=True)
+    # No index of its own: answers are read by response, never by item (migration 0006).
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id"), primary_key=True)
     value: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
