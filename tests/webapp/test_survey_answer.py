@@ -229,6 +229,7 @@ def test_unknown_question_ids_are_refused(
     assert count(session, Response) == 0
 
 
+@BOTH
 def test_bad_links_get_clear_pages_with_4xx(
     live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
 ) -> None:
