@@ -221,13 +221,13 @@ def _write_all(connection: Connection, writes: Sequence[Write]) -> list[int]:
             for statement, values in writes:
                 sql, convert = _compiled(statement, dialect)
                 cursor = raw.cursor()
+                cursors.append(cursor)  # closed below whatever happens
                 if isinstance(values, Mapping):
                     params = convert(values)
                     cursor.execute(sql, params)
                 else:
                     params = [convert(row) for row in values]
                     cursor.executemany(sql, params)
-                cursors.append(cursor)
         return [cursor.rowcount for cursor in cursors]
     except dialect.loaded_dbapi.Error as exc:
         raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error) from exc
