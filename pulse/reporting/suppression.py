@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Container, Hashable, Iterable, Mapping
 from functools import lru_cache
 from typing import TypeVar
 
@@ -84,17 +84,7 @@ def _nothing_to_hide(
     if any(totals[group] < k for group in own) or any(0 < n < k or n < 0 for n in own.values()):
         return False
     # Every group must lead up to a root through groups with respondents, as in a tree.
-    rooted: set[int] = set()
-    for group in own:
-        path: list[int] = []
-        node: int | None = group
-        while node is not None and node in own and node not in rooted:
-            if node in path:
-                return False
-            path.append(node)
-            node = parents.get(node)
-        rooted.update(path)
-    return True
+    return _leads_to_roots(parents, own, through=own)
 
 
 def hidden_in_cells(
@@ -204,11 +194,24 @@ def _doubtful_cells(
 
 def _acyclic(parents: Mapping[int, int | None]) -> bool:
     """Whether following parents from every group ends at a root."""
+    return _leads_to_roots(parents, parents)
+
+
+def _leads_to_roots(
+    parents: Mapping[int, int | None],
+    groups: Iterable[int],
+    *,
+    through: Container[int] | None = None,
+) -> bool:
+    """Whether following parents from each group stops without going round a cycle.
+
+    With `through`, the walk also stops at the first group outside it.
+    """
     rooted: set[int] = set()
-    for group in parents:
+    for group in groups:
         path: list[int] = []
         node: int | None = group
-        while node is not None and node not in rooted:
+        while node is not None and (through is None or node in through) and node not in rooted:
             if node in path:
                 return False
             path.append(node)
