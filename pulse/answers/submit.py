@@ -3,10 +3,10 @@
 A submit is the hottest path of the product (everyone answers in the same hour), so its SQL
 is built once at import as Core statements and compiled once per dialect, and it runs on the
 DBAPI cursor of the session's connection, inside the session's transaction: the read, then
-every write as one batch once the read is checked. On PostgreSQL the batch goes out in
-psycopg's pipeline mode and the writes share one round trip; SQLite runs the same
-statements in turn. DBAPI errors are raised as SQLAlchemy's, so callers see the same
-exceptions as from Connection.execute().
+every write as one batch once the read is checked. SQLite runs the writes in turn. On
+PostgreSQL a first submit's writes are folded into one statement (data-modifying CTEs), and
+a revision's go out in psycopg's pipeline mode, sharing one round trip. DBAPI errors are
+raised as SQLAlchemy's, so callers see the same exceptions as from Connection.execute().
 
 Nothing written links the response to the invitation: the response carries a random id, the
 team, the day and `revision_key` = HMAC(secret, token); the invitation only learns `answered`.
@@ -98,31 +98,19 @@ _TARGET = (
     .where(_links.c.token_hash == bindparam("token_hash"))
     .order_by(_cycle_items.c.position)
 )
-_INSERT_RESPONSE = insert(_responses)
 _answers = _table(Answer)
+_comments = _table(Comment)
+_feedback = _table(ActionFeedback)
 
-
-@lru_cache(maxsize=32)
-def _insert_answers(count: int) -> ClauseElement:
-    """One INSERT with `count` rows of (response_id, item_{i}, value_{i}).
-
-    A single statement rather than an executemany: SQLite then steps once, not once per row,
-    so the thread holding its write lock gives up the GIL once instead of once per answer.
-    """
-    return insert(_answers).values(
-        [
-            {
-                "response_id": bindparam("response_id"),
-                "item_id": bindparam(f"item_{i}"),
-                "value": bindparam(f"value_{i}"),
-            }
-            for i in range(count)
-        ]
-    )
-
-
-_INSERT_COMMENT = insert(_table(Comment))
-_INSERT_FEEDBACK = insert(_table(ActionFeedback))
+# Every write names its parameters, so one mapping of values serves them all: each statement
+# takes the names it needs, and on PostgreSQL a first submit's statements also fold into one.
+_INSERT_RESPONSE = insert(_responses).values(
+    id=bindparam("response_id"),
+    cycle_id=bindparam("cycle_id"),
+    team_id=bindparam("team_id"),
+    submitted_on=bindparam("submitted_on"),
+    revision_key=bindparam("revision_key"),
+)
 # Marks the invitation answered only if no other link of it did: the row count, read under
 # the write lock (SQLite) or the row lock (PostgreSQL), settles a race between two links.
 _MARK_ANSWERED = (
@@ -130,18 +118,105 @@ _MARK_ANSWERED = (
     .where(_invitations.c.id == bindparam("invitation_id"), _invitations.c.answered == false())
     .values(answered=true())
 )
+_INSERT_COMMENT = insert(_comments).values(
+    id=bindparam("comment_id"),
+    response_id=bindparam("response_id"),
+    cycle_id=bindparam("cycle_id"),
+    team_id=bindparam("team_id"),
+    theme=bindparam("theme"),
+    body=bindparam("body"),
+)
 # Serialises two revisions of the same response on PostgreSQL (SQLite serialises writers).
 _LOCK_RESPONSE = (
-    select(_responses.c.id).where(_responses.c.id == bindparam("revised_id")).with_for_update()
+    select(_responses.c.id).where(_responses.c.id == bindparam("response_id")).with_for_update()
 )
 _CLEAR_REVISED = tuple(
-    delete(table).where(table.c.response_id == bindparam("revised_id"))
-    for table in map(_table, (Answer, Comment, ActionFeedback))
+    delete(table).where(table.c.response_id == bindparam("response_id"))
+    for table in (_answers, _comments, _feedback)
 )
 
+
+# The rows a response owns: (parameter prefix, column) of their key and of their value.
+_ROW_PARAMETERS = {
+    "answers": (("item", "item_id"), ("value", "value")),
+    "action_feedback": (("action", "action_id"), ("verdict", "verdict")),
+}
+
+
+@lru_cache(maxsize=64)
+def _insert_rows(table: Table, count: int) -> ClauseElement:
+    """One INSERT of `count` rows of the response's answers (item_{i}, value_{i}) or action
+    feedback (action_{i}, verdict_{i}).
+
+    A single statement rather than an executemany: SQLite then steps once, not once per row,
+    so the thread holding its write lock gives up the GIL once instead of once per answer.
+    """
+    (key, key_column), (value, value_column) = _ROW_PARAMETERS[table.name]
+    return insert(table).values(
+        [
+            {
+                "response_id": bindparam("response_id"),
+                key_column: bindparam(f"{key}_{i}"),
+                value_column: bindparam(f"{value}_{i}"),
+            }
+            for i in range(count)
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What a submit writes, which decides its statements (cached per shape)."""
+
+    revised: bool
+    answers: int
+    comment: bool
+    feedback: int
+
+
+@lru_cache(maxsize=256)
+def _writes(shape: _Shape, dialect_name: str) -> tuple[ClauseElement, ...]:
+    """The submit's writes in order; for a first submit, _MARK_ANSWERED comes third."""
+    statements: list[ClauseElement] = [mark_dirty_statement(dialect_name)]
+    if shape.revised:
+        statements.append(_LOCK_RESPONSE)
+        statements.extend(_CLEAR_REVISED)
+    else:
+        # A concurrent first submit of the same link fails here on the unique revision key.
+        statements += [_INSERT_RESPONSE, _MARK_ANSWERED]
+    if shape.answers:
+        statements.append(_insert_rows(_answers, shape.answers))
+    if shape.comment:
+        statements.append(_INSERT_COMMENT)
+    if shape.feedback:
+        statements.append(_insert_rows(_feedback, shape.feedback))
+    return tuple(statements)
+
+
+@lru_cache(maxsize=256)
+def _first_submit_in_one(shape: _Shape) -> ClauseElement:
+    """PostgreSQL: a first submit's writes as data-modifying CTEs of one statement.
+
+    The same statements as _writes(), sent, bound and executed once instead of four to six
+    times: psycopg's CPU per submit for the writes fell from about 0.33 to 0.19 ms (measured
+    against the pipeline), while the server does the same work. PostgreSQL runs
+    every CTE to completion, checks the foreign keys at the end of the statement (the answers
+    see their response) and returns the rows _MARK_ANSWERED updated. A revision deletes and
+    re-inserts the same keys, which one statement cannot order, so it keeps the batch.
+    """
+    assert not shape.revised
+    statements = list(_writes(shape, "postgresql"))
+    assert statements[2] is _MARK_ANSWERED
+    answered = _MARK_ANSWERED.returning(_invitations.c.id).cte("answered")
+    others = [
+        statement.cte(f"write_{i}")  # type: ignore[attr-defined]
+        for i, statement in enumerate(statements)
+        if statement is not _MARK_ANSWERED
+    ]
+    return select(answered.c.id).add_cte(*others)
+
+
 Params = Mapping[str, Any]
-# A statement with its values: one mapping runs it once, a sequence of them as an executemany.
-Write = tuple[ClauseElement, Params | Sequence[Params]]
 
 
 @lru_cache(maxsize=64)
@@ -166,11 +241,11 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, Callable
     return str(compiled), lambda params: {key: value(params, key) for key in names}
 
 
-def _batch(raw: Any, dialect: Dialect) -> AbstractContextManager[Any]:
-    """psycopg's pipeline on PostgreSQL (statements sent together, one wait); else nothing."""
+def _batch(raw: Any, dialect: Dialect, count: int) -> AbstractContextManager[Any]:
+    """psycopg's pipeline for several statements on PostgreSQL (sent together, one wait)."""
     return (
         cast(AbstractContextManager[Any], raw.pipeline())
-        if dialect.name == "postgresql"
+        if dialect.name == "postgresql" and count > 1
         else nullcontext()
     )
 
@@ -206,8 +281,11 @@ def _read_target(connection: Connection, params: Params) -> list[tuple[Any, ...]
     return [(*row[:4], closes_at(row[4]), *row[5:]) for row in rows]
 
 
-def _write_all(connection: Connection, writes: Sequence[Write]) -> list[int]:
-    """Run the writes in order on the connection's DBAPI cursor; their row counts.
+def _write_all(
+    connection: Connection, statements: Sequence[ClauseElement], params: Params
+) -> list[int]:
+    """Run the statements in order on the connection's DBAPI cursor, each taking its values
+    from `params`; their row counts (rows changed, or rows returned).
 
     On PostgreSQL they go out in one pipeline and the server answers them together.
     """
@@ -215,22 +293,18 @@ def _write_all(connection: Connection, writes: Sequence[Write]) -> list[int]:
     raw = connection.connection.dbapi_connection
     assert raw is not None
     cursors: list[Any] = []
-    sql, params = "", None
+    sql, values = "", None
     try:
-        with _batch(raw, dialect):
-            for statement, values in writes:
+        with _batch(raw, dialect, len(statements)):
+            for statement in statements:
                 sql, convert = _compiled(statement, dialect)
+                values = convert(params)
                 cursor = raw.cursor()
                 cursors.append(cursor)  # closed below whatever happens
-                if isinstance(values, Mapping):
-                    params = convert(values)
-                    cursor.execute(sql, params)
-                else:
-                    params = [convert(row) for row in values]
-                    cursor.executemany(sql, params)
+                cursor.execute(sql, values)
         return [cursor.rowcount for cursor in cursors]
     except dialect.loaded_dbapi.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error) from exc
+        raise DBAPIError.instance(sql, values, exc, dialect.loaded_dbapi.Error) from exc
     finally:
         for cursor in cursors:
             cursor.close()
@@ -299,54 +373,35 @@ def submit_response(
     )
     revised = earlier is not None
     response_id, response_team = (earlier, earlier_team) if revised else (random_id(), team_id)
-    answer_values: dict[str, Any] = {"response_id": response_id}
+    # One mapping holds every write's values; each statement takes the names it uses.
+    params: dict[str, Any] = {
+        "response_id": response_id,
+        "cycle_id": cycle_id,
+        "team_id": response_team,
+        "invitation_id": invitation_id,
+        "submitted_on": now.date(),
+        "revision_key": key,
+        "comment_id": random_id() if body else None,
+        "theme": module,
+        "body": body,
+    }
     for i, (item_id, value) in enumerate(values.items()):
-        answer_values[f"item_{i}"] = item_id
-        answer_values[f"value_{i}"] = value
-    comment_row: dict[str, Any] | None = None
-    if body:
-        comment_row = {
-            "id": random_id(),
-            "response_id": response_id,
-            "cycle_id": cycle_id,
-            "team_id": response_team,
-            "theme": module,
-            "body": body,
-        }
-    feedback_rows = [
-        {"response_id": response_id, "action_id": a, "verdict": v} for a, v in verdicts.items()
-    ]
+        params[f"item_{i}"] = item_id
+        params[f"value_{i}"] = value
+    for i, (action_id, verdict) in enumerate(verdicts.items()):
+        params[f"action_{i}"] = action_id
+        params[f"verdict_{i}"] = verdict
+    shape = _Shape(revised=revised, answers=len(values), comment=bool(body), feedback=len(verdicts))
 
     # Every read, check and parameter is ready: the writes follow as one batch, so the write
     # lock (SQLite's single writer) is held for as little Python work as possible.
-    mark = mark_dirty_statement(connection.dialect.name)
-    writes: list[Write] = [(mark, {"team_id": response_team, "cycle_id": cycle_id})]
-    if revised:
-        writes.append((_LOCK_RESPONSE, {"revised_id": response_id}))
-        writes.extend((clear, {"revised_id": response_id}) for clear in _CLEAR_REVISED)
+    dialect_name = connection.dialect.name
+    if not revised and dialect_name == "postgresql":
+        (answered,) = _write_all(connection, [_first_submit_in_one(shape)], params)
     else:
-        # A concurrent first submit of the same link fails here on the unique revision key.
-        writes.append(
-            (
-                _INSERT_RESPONSE,
-                {
-                    "id": response_id,
-                    "cycle_id": cycle_id,
-                    "team_id": team_id,
-                    "submitted_on": now.date(),
-                    "revision_key": key,
-                },
-            )
-        )
-        writes.append((_MARK_ANSWERED, {"invitation_id": invitation_id}))
-    if values:
-        writes.append((_insert_answers(len(values)), answer_values))
-    if comment_row is not None:
-        writes.append((_INSERT_COMMENT, comment_row))
-    if feedback_rows:
-        writes.append((_INSERT_FEEDBACK, feedback_rows))
-    counts = _write_all(connection, writes)
-    if not revised and counts[2] != 1:
+        counts = _write_all(connection, _writes(shape, dialect_name), params)
+        answered = 1 if revised else counts[2]
+    if answered != 1:
         # Another link of the same invitation (the first email vs a reminder) answered it.
         raise AlreadyAnswered("This invitation was answered with another link.")
     return SubmitResult(cycle_id=cycle_id, team_id=response_team, revised=revised)

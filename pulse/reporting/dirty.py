@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import BindParameter
 
 from pulse.reporting.models import DirtyTeamCycle
 
 _dirty = cast(Table, DirtyTeamCycle.__table__)
 # Every submit marks its team, so the statement is built once per dialect, not per call.
 # Concurrent submits for the same team and cycle must not fail on the primary key, so the
-# mark is an INSERT … ON CONFLICT DO NOTHING.
+# mark is an INSERT … ON CONFLICT DO NOTHING. Its parameters are named, so the submit path can
+# run it with the other writes' values or fold it into one statement with them.
+_VALUES: dict[str, BindParameter[Any]] = {
+    "team_id": bindparam("team_id"),
+    "cycle_id": bindparam("cycle_id"),
+}
 _MARK = {
-    "postgresql": postgresql.insert(_dirty).on_conflict_do_nothing(),
-    "sqlite": sqlite.insert(_dirty).on_conflict_do_nothing(),
+    "postgresql": postgresql.insert(_dirty).values(_VALUES).on_conflict_do_nothing(),
+    "sqlite": sqlite.insert(_dirty).values(_VALUES).on_conflict_do_nothing(),
 }
 
 

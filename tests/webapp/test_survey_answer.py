@@ -18,6 +18,7 @@ from pulse.actions.models import TeamAction
 from pulse.answers.models import ActionFeedback, Answer, Comment, Response
 from pulse.db import utcnow
 from pulse.delivery.models import Invitation, InvitationLink
+from pulse.delivery.tokens import revision_key
 from pulse.reporting.models import DirtyTeamCycle, Participation
 from pulse.surveys.models import Cycle
 from tests.conftest import make_settings
@@ -411,3 +412,79 @@ def test_two_links_of_one_invitation_submitted_at_once_give_one_response(
     assert count(session, Response) == 1
     assert count(session, Answer) == len(cycle.items)
     assert session.scalars(select(Invitation.answered)).one() is True
+
+
+@BOTH
+def test_every_shape_of_submit_stores_exactly_what_was_sent(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    """Comment or not, feedback or not, every question answered or some skipped: each shape
+    has statements of its own (on PostgreSQL a first submit is one statement), so each is
+    checked, first submitted and then revised into the opposite shape."""
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 8})
+    session.add(
+        Cycle(
+            schedule_id=cycle.schedule_id,
+            period_key="2000-01-01T09:00",
+            opens_at=cycle.opens_at - timedelta(days=14),
+            closes_at=cycle.opens_at - timedelta(days=11),
+            status="closed",
+        )
+    )
+    action = TeamAction(team_id=org.team_ids["Alpha"], theme="safety", text="Pair on reviews")
+    session.add(action)
+    session.commit()
+    item_ids = [ci.item_id for ci in cycle.items]
+    secret = env["PULSE_SECRET_KEY"]
+
+    def form(shape: int) -> tuple[dict[str, str], dict[int, int | None], str, list[str]]:
+        """The posted form for shape 0–7 and the answers, comment and verdicts it should store."""
+        comment = f"Comment {shape}" if shape & 1 else ""
+        verdicts = ["helped"] if shape & 2 else []
+        # Odd positions skipped in the "some skipped" shapes; values differ per shape.
+        stored = {
+            item: (None if shape & 4 and i % 2 else 1 + (i + shape) % 5)
+            for i, item in enumerate(item_ids)
+        }
+        data = {
+            f"item-{item}": "" if value is None else str(value) for item, value in stored.items()
+        }
+        data["comment"] = comment
+        if verdicts:
+            data[f"action-{action.id}"] = verdicts[0]
+        return data, stored, comment, verdicts
+
+    def stored_for(token: str) -> tuple[dict[int, int | None], str | None, list[str]]:
+        session.expire_all()
+        response = session.scalars(
+            select(Response).where(Response.revision_key == revision_key(secret, token))
+        ).one()
+        assert (response.cycle_id, response.team_id) == (cycle.id, org.team_ids["Alpha"])
+        answers = dict(
+            session.execute(
+                select(Answer.item_id, Answer.value).where(Answer.response_id == response.id)
+            ).all()
+        )
+        comment = session.scalars(select(Comment).where(Comment.response_id == response.id)).first()
+        if comment is not None:
+            assert (comment.cycle_id, comment.team_id) == (cycle.id, org.team_ids["Alpha"])
+            assert comment.theme == cycle.module
+        verdicts = session.scalars(
+            select(ActionFeedback.verdict).where(ActionFeedback.response_id == response.id)
+        ).all()
+        return answers, None if comment is None else comment.body, list(verdicts)
+
+    client = app.test_client()
+    tokens = [token_for(smtp_server.mailbox.messages, email) for email in org.emails["Alpha"]]
+    for round_ in (0, 1):  # first submits, then each revised into the opposite shape
+        for person, token in enumerate(tokens):
+            shape = person if round_ == 0 else 7 - person
+            data, answers, comment, verdicts = form(shape)
+            reply = client.post(f"/s/{token}", data=data)
+            assert reply.status_code == 303, (round_, shape, reply.text[:300])
+            assert stored_for(token) == (answers, comment or None, verdicts), (round_, shape)
+    assert count(session, Response) == len(tokens)
+    assert session.scalar(select(func.count()).where(Invitation.answered.is_(True))) == len(tokens)
+    dirty = session.execute(select(DirtyTeamCycle.team_id, DirtyTeamCycle.cycle_id)).all()
+    assert dirty == [(org.team_ids["Alpha"], cycle.id)]
