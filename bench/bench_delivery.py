@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import os
@@ -253,22 +254,36 @@ def _client(
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def run(my_tokens: list[str]) -> None:
+    # The process's threads draw the next link from one shared supply: connections are not
+    # served evenly (gunicorn's workers take unequal shares of them), so a fixed share per
+    # thread could run out on a fast connection and send a link twice, a revision rather
+    # than a first submit. A supply that runs out stops the run instead.
+    if kind == "submit":
+        requests = [_post(host, f"/s/{token}", body) for token in tokens]
+    else:
+        requests = [_post(host, "/bench/insert", b"")]
+    expected = 303 if kind == "submit" else 200
+    supply = itertools.count()  # next() on it is atomic: each index goes to one thread
+    ran_out = threading.Event()
+
+    def next_request() -> bytes | None:
+        if kind != "submit":
+            return requests[0]
+        index = next(supply)
+        if index < len(requests):
+            return requests[index]
+        ran_out.set()
+        return None
+
+    def run() -> None:
         nonlocal failures
-        if kind == "submit":
-            requests = [_post(host, f"/s/{token}", body) for token in my_tokens]
-        else:
-            requests = [_post(host, "/bench/insert", b"")]
-        expected = 303 if kind == "submit" else 200
         sock, buffer = connect(), bytearray()
         if time.time() > start_at + LATE_SECONDS:
             late.append(time.time() - start_at)
         time.sleep(max(0.0, start_at - time.time()))
-        n = 0
         mine: list[float] = []
         bad = 0
-        while time.time() < deadline:
-            request = requests[n % len(requests)]
+        while time.time() < deadline and (request := next_request()) is not None:
             started = time.perf_counter()
             try:
                 ok = _exchange(sock, request, buffer) == expected
@@ -278,21 +293,21 @@ def _client(
                 sock, buffer = connect(), bytearray()
             mine.append(time.perf_counter() - started)
             bad += not ok
-            n += 1
         sock.close()
         with lock:
             latencies.extend(mine)
             failures += bad
 
-    share = max(len(tokens) // THREADS, 1)
-    threads = [
-        threading.Thread(target=run, args=(tokens[i * share : (i + 1) * share] or tokens,))
-        for i in range(THREADS)
-    ]
+    threads = [threading.Thread(target=run) for _ in range(THREADS)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if ran_out.is_set():
+        raise RuntimeError(
+            f"a load process used all its {len(requests)} links within a window: "
+            "raise BENCH_SUBMIT_PEOPLE"
+        )
     if late and strict:
         raise RuntimeError(
             f"{len(late)} load threads connected up to {max(late):.2f} s after their window "
