@@ -199,9 +199,9 @@ def _first_submit_in_one(shape: _Shape) -> ClauseElement:
 
     The same statements as _writes(), sent, bound and executed once instead of four to six
     times: psycopg's CPU per submit for the writes fell from about 0.33 to 0.19 ms (measured
-    against the pipeline), while the server does the same work. PostgreSQL runs
-    every CTE to completion, checks the foreign keys at the end of the statement (the answers
-    see their response) and returns the rows _MARK_ANSWERED updated. A revision deletes and
+    against the pipeline), while the server does the same work. PostgreSQL runs every CTE
+    to completion, checks the foreign keys at the end of the statement (the answers see
+    their response) and returns the rows _MARK_ANSWERED updated. A revision deletes and
     re-inserts the same keys, which one statement cannot order, so it keeps the batch.
     """
     assert not shape.revised
@@ -219,7 +219,9 @@ def _first_submit_in_one(shape: _Shape) -> ClauseElement:
 Params = Mapping[str, Any]
 
 
-@lru_cache(maxsize=64)
+# Room for every shape's statements (see _Shape) on both dialects: a cache too small for
+# them would recompile on every submit.
+@lru_cache(maxsize=512)
 def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, Callable[[Params], Any]]:
     """SQL text for the dialect and a function turning named values into DBAPI parameters."""
     compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
