@@ -47,6 +47,21 @@ def _invite(session: Session, cycle: Cycle, team: Team, count: int) -> None:
         session.add(Invitation(cycle_id=cycle.id, person_id=person.id, team_id=team.id))
 
 
+def _rebuilt_cycle(
+    session: Session, sizes: dict[str, tuple[str, int]]
+) -> tuple[dict[str, Team], Cycle]:
+    """Teams {name: (department, size)}, each invited and answering in full, rebuilt at k = 5."""
+    teams = make_tree(session, {name: (dept, 0) for name, (dept, _) in sizes.items()})
+    cycle = make_cycle(session)
+    for seed, (name, (_, size)) in enumerate(sizes.items()):
+        _invite(session, cycle, teams[name], size)
+        _respond(session, cycle, teams[name], size, seed)
+    session.commit()
+    rebuild_all(session, threshold=5)
+    session.commit()
+    return teams, cycle
+
+
 def _stamped(session: Session, cycle_ids: list[int], *, k: int) -> set[int]:
     """The cycles whose stored flags reports trust at threshold k and the tree as it is."""
     return ReportContext.load(session, threshold=k).stamped(session, cycle_ids)
@@ -113,14 +128,7 @@ def test_stamped_reports_equal_reports_decided_on_read(session: Session, seed: i
 @BOTH
 def test_boundary_k_minus_one_and_k_from_the_stamp(session: Session) -> None:
     sizes = {"Four": ("D1", 4), "Eight": ("D1", 8), "Nine": ("D1", 9), "Five": ("D2", 5)}
-    teams = make_tree(session, {name: (dept, 0) for name, (dept, _) in sizes.items()})
-    cycle = make_cycle(session)
-    for seed, (name, (_, size)) in enumerate(sizes.items()):
-        _invite(session, cycle, teams[name], size)
-        _respond(session, cycle, teams[name], size, seed)
-    session.commit()
-    rebuild_all(session, threshold=5)
-    session.commit()
+    teams, cycle = _rebuilt_cycle(session, sizes)
     assert session.get(SuppressionStamp, cycle.id) is not None
     ids = {t.id for t in teams.values()}
     rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
@@ -238,14 +246,7 @@ def test_one_context_serves_every_query_of_a_report_at_its_own_k(session: Sessio
 def test_a_run_over_every_team_of_a_cycle_writes_the_flags_it_decided(session: Session) -> None:
     """Every team dirty: the cycle is written whole, flags and all, as a rebuild would."""
     sizes = {"A": ("D1", 6), "B": ("D1", 5), "C": ("D2", 9), "E": ("D3", 7)}
-    teams = make_tree(session, {name: (dept, 0) for name, (dept, _) in sizes.items()})
-    cycle = make_cycle(session)
-    for seed, (name, (_, size)) in enumerate(sizes.items()):
-        _invite(session, cycle, teams[name], size)
-        _respond(session, cycle, teams[name], size, seed)
-    session.commit()
-    rebuild_all(session, threshold=5)
-    session.commit()
+    teams, cycle = _rebuilt_cycle(session, sizes)
     before = stored(session)
     ids = {t.id for t in teams.values()}
     shown = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
