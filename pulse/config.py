@@ -55,6 +55,7 @@ class Settings:
     smtp_tls: str
     threshold: int
     dev_outbox: bool
+    db_pool_size: int = 10
 
     @property
     def production(self) -> bool:
@@ -79,6 +80,7 @@ class Settings:
             smtp_tls=(env.get("PULSE_SMTP_TLS", "") or "starttls").strip().lower(),
             threshold=_int(env, "PULSE_THRESHOLD", 5),
             dev_outbox=_flag(env.get("PULSE_DEV_OUTBOX"), default=True),
+            db_pool_size=_int(env, "PULSE_DB_POOL_SIZE", 10),
         )
         settings.validate()
         return settings
@@ -109,6 +111,10 @@ class Settings:
             )
         if not 3 <= self.threshold <= 10:
             raise ConfigError(f"PULSE_THRESHOLD must be between 3 and 10, got {self.threshold}")
+        if not 1 <= self.db_pool_size <= 100:
+            raise ConfigError(
+                f"PULSE_DB_POOL_SIZE must be between 1 and 100, got {self.db_pool_size}"
+            )
 
     @property
     def outbox_browsable(self) -> bool:

@@ -14,7 +14,8 @@ class Database:
         self._engines: dict[int, tuple[Engine, sessionmaker[Session]]] = {}
 
     def init_app(self, app: Flask) -> None:
-        engine = make_engine(app.config["PULSE"].database_url)
+        settings = app.config["PULSE"]
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size)
         app.extensions["pulse.db"] = (engine, make_session_factory(engine))
         app.teardown_appcontext(self._close_session)
 

@@ -50,6 +50,8 @@ def test_production_accepts_a_real_secret_and_refuses_the_outbox() -> None:
         ("PULSE_SMTP_TLS", "maybe", "PULSE_SMTP_TLS"),
         ("PULSE_SMTP_PORT", "x", "PULSE_SMTP_PORT"),
         ("PULSE_ENV", "staging", "PULSE_ENV"),
+        ("PULSE_DB_POOL_SIZE", "0", "PULSE_DB_POOL_SIZE"),
+        ("PULSE_DB_POOL_SIZE", "many", "PULSE_DB_POOL_SIZE"),
     ],
 )
 def test_bad_values_are_refused_with_the_variable_named(
@@ -87,5 +89,6 @@ def test_every_setting_is_listed_in_env_example() -> None:
         "PULSE_SMTP_TLS",
         "PULSE_THRESHOLD",
         "PULSE_DEV_OUTBOX",
+        "PULSE_DB_POOL_SIZE",
     ):
         assert f"{name}=" in example, name
