@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Select, Table, bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -30,6 +30,12 @@ _MARK = {
 def mark_dirty_statement(dialect_name: str) -> Insert:
     """The mark as a statement with `team_id` and `cycle_id` parameters, for batched writes."""
     return _MARK[dialect_name]
+
+
+def mark_dirty_from(source: Select[Any]) -> Insert:
+    """PostgreSQL: the mark for the (team_id, cycle_id) rows `source` yields, so that a write
+    folded into one statement can mark only if it happened."""
+    return postgresql.insert(_dirty).from_select(list(_VALUES), source).on_conflict_do_nothing()
 
 
 def mark_dirty(session: Session, *, team_id: int, cycle_id: int) -> None:

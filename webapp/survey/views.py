@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response as WerkzeugResponse
 from wtforms import TextAreaField
@@ -124,36 +123,20 @@ def answer(token: str) -> Page:
 def _submit(token: str, secret: str) -> Page:
     # submit_response checks the link and every value (the comment's length included), so
     # the success path reads the form data directly: the Flask-WTF form is only built to
-    # show the page again with an error.
-    # A successful submit reads the survey once, inside submit_response.
+    # show the page again with an error. It commits, and rolls back on any error.
     try:
-        answers = _numbered(request.form, "item-")
-        feedback = _numbered(request.form, "action-")
-        comment = request.form.get("comment", "")
-        for attempt in (1, 2):
-            try:
-                submit_response(
-                    db.session,
-                    token=token,
-                    secret=secret,
-                    answers=answers,
-                    comment=comment,
-                    feedback=feedback,
-                    now=utcnow(),
-                )
-                db.session.commit()
-                break
-            except IntegrityError:
-                # A second tab or a double click won the race for this link's first response:
-                # retrying revises that response instead of adding another.
-                db.session.rollback()
-                if attempt == 2:
-                    raise
+        submit_response(
+            db.session,
+            token=token,
+            secret=secret,
+            answers=_numbered(request.form, "item-"),
+            comment=request.form.get("comment", ""),
+            feedback=_numbered(request.form, "action-"),
+            now=utcnow(),
+        )
     except InvalidAnswers as exc:
-        db.session.rollback()
         return _again(token, secret, error=str(exc), status=422)
     except LinkProblem as problem:
-        db.session.rollback()
         return _problem(problem)
     queue_aggregation()
     return redirect(url_for(".answer", token=token, saved=1), code=303)
