@@ -20,6 +20,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -256,24 +257,33 @@ Params = Mapping[str, Any]
 # them would recompile on every submit.
 @lru_cache(maxsize=512)
 def _compiled(statement: ClauseElement, dialect: Dialect) -> tuple[str, Callable[[Params], Any]]:
-    """SQL text for the dialect and a function turning named values into DBAPI parameters."""
+    """SQL text for the dialect and a function turning named values into DBAPI parameters.
+
+    The function runs for every statement of every submit, so it picks the values in C
+    (itemgetter) and only calls the type processors the dialect has (SQLite's dates).
+    """
     compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
-    processors = {
-        key: processor
-        for key, bind in compiled.binds.items()
-        if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-    }
+    sql = str(compiled)
+    keys = tuple(compiled.positiontup or ()) if compiled.positional else tuple(compiled.binds)
+    processed = tuple(
+        (i, processor)
+        for i, key in enumerate(keys)
+        if (processor := compiled.binds[key].type.dialect_impl(dialect).bind_processor(dialect))
+    )
+    if not keys:
+        return sql, lambda params: ()
+    if not compiled.positional and not processed:
+        return sql, lambda params: params  # the driver takes the names it needs
+    pick = itemgetter(*keys)
 
-    def value(params: Params, key: str) -> Any:
-        raw = params[key]
-        processor = processors.get(key)
-        return raw if processor is None else processor(raw)
+    def convert(params: Params) -> Any:
+        picked = pick(params)
+        values = [picked] if len(keys) == 1 else list(picked)
+        for i, processor in processed:
+            values[i] = processor(values[i])
+        return values if compiled.positional else dict(zip(keys, values, strict=True))
 
-    if compiled.positional:
-        order = tuple(compiled.positiontup or ())
-        return str(compiled), lambda params: tuple(value(params, key) for key in order)
-    names = tuple(compiled.binds)
-    return str(compiled), lambda params: {key: value(params, key) for key in names}
+    return sql, convert
 
 
 def _batch(raw: Any, dialect: Dialect, count: int) -> AbstractContextManager[Any]:
