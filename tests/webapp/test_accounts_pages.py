@@ -13,11 +13,13 @@ from sqlalchemy.orm import Session
 from pulse.accounts.tokens import issue_token
 from pulse.audit.models import AuditEvent
 from pulse.delivery.models import OutboxMessage
+from pulse.delivery.tokens import new_token
 from pulse.people.models import Person
 from pulse.people.service import grant_role
 from pulse.teams.tree import create_team
 from tests.conftest import make_settings, sign_in
 from webapp import create_app
+from webapp.survey.views import _answer_page_is_not_rate_limited
 from worker.embedded_redis import EmbeddedRedis
 
 SENT = "If an account exists for that address, we sent it a link"
@@ -134,4 +136,23 @@ def test_forgot_password_is_rate_limited_on_redis(
     ]
     assert codes == [302] * 5 + [429]
     assert client.get("/forgot-password").status_code == 200  # reading the page is not limited
+    app.extensions["pulse.db"][0].dispose()
+
+
+def test_the_answer_page_alone_is_left_out_of_rate_limiting(
+    database_url: str, redis_server: EmbeddedRedis
+) -> None:
+    """A whole company may answer from one address within the hour: the answer page is
+    never rate limited, while sign-in from that same address still is."""
+    app = limited_app(database_url, redis_server)
+    client = app.test_client()
+    token = new_token()  # well formed, unknown
+    codes = {client.post(f"/s/{token}", data={}).status_code for _ in range(30)}
+    assert codes == {404}
+    signing_in = [client.post("/sign-in", data={"email": "a@example.org"}) for _ in range(11)]
+    assert signing_in[-1].status_code == 429
+    with app.test_request_context(f"/s/{token}", method="POST"):
+        assert _answer_page_is_not_rate_limited()
+    with app.test_request_context("/sign-in", method="POST"):
+        assert not _answer_page_is_not_rate_limited()
     app.extensions["pulse.db"][0].dispose()
