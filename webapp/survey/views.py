@@ -37,7 +37,7 @@ csrf.exempt(blueprint)
 def _answer_page_is_not_rate_limited() -> bool:
     """The answer page has no rate limit: a whole company may answer from one address in
     the same hour, and its link tokens cannot be guessed. Saying so here also spares each of
-    its requests the limiter's work of finding which limits apply (about 0.04 ms)."""
+    its requests the limiter's work of finding which limits apply (about 0.02 ms)."""
     return request.blueprint == blueprint.name
 
 
