@@ -303,7 +303,8 @@ def _closes_at(dialect: Dialect) -> Callable[[Any], Any]:
 
 
 def _read_target(connection: Connection, params: Params) -> list[tuple[Any, ...]]:
-    """The _TARGET rows, read on the DBAPI cursor like the writes.
+    """The _TARGET rows, read on the DBAPI cursor like the writes, as the driver gives them
+    (every row repeats the cycle's columns: convert the closing time of one with _closes_at).
 
     Not in a pipeline: for a single query psycopg's pipeline mode cost more CPU than the
     round trip it saves (measured 0.51 against 0.23 ms per read).
@@ -321,9 +322,7 @@ def _read_target(connection: Connection, params: Params) -> list[tuple[Any, ...]
         raise DBAPIError.instance(sql, values, exc, dialect.loaded_dbapi.Error) from exc
     finally:
         cursor.close()
-    closes_at = _closes_at(dialect)
-    # Every row repeats the cycle's columns; only the closing time (index 4) needs converting.
-    return [(*row[:4], closes_at(row[4]), *row[5:]) for row in rows]
+    return cast(list[tuple[Any, ...]], rows)
 
 
 def _write_all(
@@ -447,7 +446,7 @@ def _submit_once(
     if not rows:
         raise UnknownLink(UNKNOWN_LINK)
     invitation_id, team_id, cycle_id, status, closes_at, module, earlier, earlier_team = rows[0][:8]
-    if status != "open" or now >= closes_at:
+    if status != "open" or now >= _closes_at(connection.dialect)(closes_at):
         raise ClosedLink(CLOSED_LINK)
     items = [
         SurveyItem(
