@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 
 from pulse.actions.models import TeamAction
 from pulse.answers.models import ActionFeedback, Answer, Comment, Response
-from pulse.db import utcnow
+from pulse.answers.submit import submit_response
+from pulse.db import make_engine, make_session_factory, utcnow
 from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.tokens import revision_key
 from pulse.reporting.models import DirtyTeamCycle, Participation
@@ -491,3 +492,38 @@ def test_every_shape_of_submit_stores_exactly_what_was_sent(
     assert session.scalar(select(func.count()).where(Invitation.answered.is_(True))) == len(tokens)
     dirty = session.execute(select(DirtyTeamCycle.team_id, DirtyTeamCycle.cycle_id)).all()
     assert dirty == [(org.team_ids["Alpha"], cycle.id)]
+
+
+@BOTH
+def test_a_submit_hands_its_connection_back_transactional(
+    live: tuple[Flask, dict[str, str]], session: Session, smtp_server: SMTPServer
+) -> None:
+    """On PostgreSQL a first submit runs without BEGIN (its one statement is a transaction of
+    its own). The connection must go back to the pool as it came: the next unit of work on it
+    must be a transaction again, or a rollback there would leave its writes in place."""
+    app, env = live
+    org, cycle = opened_cycle(session, env, smtp_server, {"Alpha": 1})
+    token = token_for(smtp_server.mailbox.messages, org.emails["Alpha"][0])
+    engine = make_engine(app.config["PULSE"].database_url, pool_size=1, max_overflow=0)
+    factory = make_session_factory(engine)
+    try:
+        with factory() as submitting:
+            submit_response(
+                submitting,
+                token=token,
+                secret=app.config["PULSE"].secret_key,
+                answers={ci.item_id: "4" for ci in cycle.items},
+                comment="",
+                feedback={},
+                now=utcnow(),
+            )
+        session.execute(delete(DirtyTeamCycle))
+        session.commit()
+        with factory() as after:  # the pool's one connection: the submit's
+            after.add(DirtyTeamCycle(team_id=org.team_ids["Alpha"], cycle_id=cycle.id))
+            after.flush()
+            after.rollback()
+        assert count(session, DirtyTeamCycle) == 0
+        assert count(session, Response) == 1
+    finally:
+        engine.dispose()
