@@ -80,7 +80,9 @@ def group_totals(groups: Sequence[GroupCount]) -> dict[GroupId, int]:
     return totals
 
 
-def suppress_tree(groups: Sequence[GroupCount], k: int) -> set[GroupId]:
+def suppress_tree(
+    groups: Sequence[GroupCount], k: int, *, also: Iterable[GroupId] = ()
+) -> set[GroupId]:
     """Return the ids of the groups whose figures must be hidden at threshold k.
 
     Primary suppression hides every group whose total is below k (no data counts the same).
@@ -93,12 +95,16 @@ def suppress_tree(groups: Sequence[GroupCount], k: int) -> set[GroupId]:
     is too small, the smallest visible group that is subtracted from it is hidden as well;
     groups whose own residual is positive go first, since hiding one whose figure is the sum of
     its visible subgroups would reveal nothing new and protect nothing.
+
+    `also` names groups hidden from the start whatever their totals (for a measure, the groups
+    its cycle's hiding pattern already hides); complementary hiding then protects them too.
     """
     validate_threshold(k)
     totals = group_totals(groups)
     children = _children(groups)
     position = {group.id: i for i, group in enumerate(groups)}
     hidden = {group_id for group_id, total in totals.items() if total < k}
+    hidden.update(group for group in also if group in totals)
 
     def frontier(group_id: GroupId) -> list[GroupId]:
         found: list[GroupId] = []

@@ -137,18 +137,43 @@ class _Hidden:
 
 
 def _decide_hidden(data: _Computed, k: int) -> _Hidden:
-    """Every cell's hidden groups, from this run's figures: they are the whole of its cycles."""
+    """The cycles' one hiding pattern, from this run's figures: they are the whole of its cycles.
+
+    Decided once per cycle from each group's respondents (pulse.reporting.pattern) and
+    carried to every theme and item row of the same group and cycle; a measure that fewer
+    than k of a visible group answered is hidden on top, with complementary hiding for it.
+    """
     t, s, p = data.themes, data.items, data.participation
     parents = data.tree.parents
+    participation = hidden_rows(parents, cells=p.cycle, groups=p.group, n=p.responded, k=k)
     items = int(s.item.max()) + 1 if len(s) else 1
     return _Hidden(
         themes=hidden_rows(
-            parents, cells=t.cycle * len(THEMES) + t.theme, groups=t.group, n=t.n, k=k
+            parents,
+            cells=t.cycle * len(THEMES) + t.theme,
+            groups=t.group,
+            n=t.n,
+            k=k,
+            seed=_in_pattern(t.cycle, t.group, p, participation),
         ),
-        items=hidden_rows(parents, cells=s.cycle * items + s.item, groups=s.group, n=s.n, k=k),
-        # Participation counts are suppressed on the number invited, a cell per cycle.
-        participation=hidden_rows(parents, cells=p.cycle, groups=p.group, n=p.invited, k=k),
+        items=hidden_rows(
+            parents,
+            cells=s.cycle * items + s.item,
+            groups=s.group,
+            n=s.n,
+            k=k,
+            seed=_in_pattern(s.cycle, s.group, p, participation),
+        ),
+        participation=participation,
     )
+
+
+def _in_pattern(cycles: Any, groups: Any, p: Any, hidden: Any) -> Any:
+    """Whether each (cycle, group) row is hidden by the pattern; a group nobody was invited to
+    in a cycle has no respondents there, so its rows are hidden too."""
+    width = int(max(groups.max(initial=0), p.group.max(initial=0))) + 1
+    shown = p.cycle[~hidden] * width + p.group[~hidden]
+    return ~np.isin(cycles * width + groups, shown)
 
 
 def _theme_columns(

@@ -70,3 +70,14 @@ class ReportContext:
         if k != self.k:
             raise ValueError(f"this report was read at k = {self.k}, not {k}")
         return k
+
+
+def report_context(
+    session: Session, threshold: int, context: ReportContext | None
+) -> ReportContext:
+    """The context a query runs in: the one its report handed it (checked against the
+    threshold it was asked for), or a new one of its own."""
+    if context is None:
+        return ReportContext.load(session, threshold=threshold)
+    context.check(threshold)
+    return context

@@ -13,7 +13,6 @@ flag, and is also returned where a group was surveyed but nobody answered, so "f
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -22,20 +21,29 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from pulse.answers.models import Comment, Response
 from pulse.confidentiality import (
     round_mean,
     round_pct,
-    suppressed_reason,
     team_vs_rest,
-    validate_threshold,
 )
 from pulse.delivery.models import Invitation
 from pulse.instrument import THEMES
 from pulse.reporting.change import comparison_cycles
-from pulse.reporting.compute import TeamTree, marks, run_sql
-from pulse.reporting.context import ReportContext
-from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
+from pulse.reporting.compute import marks, run_sql
+from pulse.reporting.context import ReportContext, report_context
+from pulse.reporting.detail import anchor_rows, comment_rows, item_rows
+from pulse.reporting.models import Participation, ThemeAggregate
+from pulse.reporting.pattern import (
+    COMPLEMENT,
+    FEW,
+    OPEN,
+    Pattern,
+    coarse_rate,
+    load_pattern,
+    measure_hidden,
+    measure_state,
+    state_text,
+)
 from pulse.reporting.rest import ThemeFigures, rest_of_organisation
 from pulse.reporting.rows import (
     AnchorRow,
@@ -45,8 +53,8 @@ from pulse.reporting.rows import (
     ParticipationRow,
     ThemeRow,
 )
-from pulse.reporting.suppression import hidden_by_cell, hidden_groups
-from pulse.surveys.models import Cycle, Item
+from pulse.reporting.suppression import hidden_by_cell
+from pulse.surveys.models import Cycle
 
 __all__ = [
     "AnchorRow",
@@ -64,16 +72,10 @@ __all__ = [
     "item_rows",
     "latest_closed_cycle_id",
     "participation_rows",
+    "state_text",
     "theme_rows",
     "was_surveyed",
 ]
-
-
-def _context(session: Session, threshold: int, context: ReportContext | None) -> ReportContext:
-    if context is None:
-        return ReportContext.load(session, threshold=threshold)
-    context.check(threshold)
-    return context
 
 
 def _opened(
@@ -104,14 +106,15 @@ def _theme_row(
     theme: str,
     names: dict[int, tuple[str, int | None]],
     opened: datetime,
-    hidden: bool,
+    state: str | None,
     change: str | None,
     k: int,
 ) -> ThemeRow:
     name, parent = names[team_id]
     parent_name = names[parent][0] if parent is not None else None
-    if agg is None or hidden:
-        # Hidden or never answered: the same row either way, with no figure at all.
+    if agg is None or state is not None:
+        # Hidden, sealed or never answered: no figure at all, and the reason in words.
+        state = state or FEW
         return ThemeRow(
             team_id=team_id,
             team=name,
@@ -128,7 +131,8 @@ def _theme_row(
             fav_high=None,
             change=None,
             suppressed=True,
-            reason=suppressed_reason(k),
+            reason=state_text(state, k=k, parent=parent_name),
+            state=state,
         )
     return ThemeRow(
         team_id=team_id,
@@ -150,14 +154,8 @@ def _theme_row(
     )
 
 
-_NONE: frozenset[int] = frozenset()
-Decided = dict[Any, frozenset[int]]
-# Whether a group's figure in a cell must be hidden: (team, cycle, theme or item) -> bool.
-IsHidden = Callable[[int, int, Any], bool]
-
-
-# What a report reads of a stored aggregate: the figures it may show, what the "rest of the
-# organisation" needs to subtract, and the stored suppression decision.
+# What a report reads of a stored aggregate: the figures it may show and what the "rest of
+# the organisation" needs to subtract. Whether it is shown is the cycle's pattern's to say.
 _SHOWN_FIGURES = (
     "team_id",
     "cycle_id",
@@ -176,74 +174,20 @@ _SHOWN_FIGURES = (
 )
 
 
-def _decider(
-    session: Session,
-    *,
-    context: ReportContext,
-    cycles: list[int],
-    model: Any,
-    cell: Any,
-    count: Any,
-) -> Callable[[int, int, Any, bool], bool]:
-    """Whether a group's figure in a cell is hidden, given its stored flag.
-
-    A cell is a cycle and, when `cell` names a column, its value (a theme, an item). Stamped
-    cycles carry the decision in the rows' flags; the others are decided here over the whole
-    tree from every group's `count`, as the stamp would have been.
-    """
-    stamped = context.stamped(session, cycles)
-    unstamped = [c for c in cycles if c not in stamped]
-    decided: Decided = {}
-    if unstamped:
-        columns = [model.team_id, model.cycle_id, count, *([] if cell is None else [cell])]
-        found = session.execute(select(*columns).where(model.cycle_id.in_(unstamped)))
-        decided = hidden_by_cell(
-            context.tree.parents,
-            ((c if cell is None else (c, rest[0]), g, n) for g, c, n, *rest in found),
-            context.k,
-        )
-
-    def hidden(team_id: int, cycle_id: int, value: Any, stored: bool) -> bool:
-        if cycle_id in stamped:
-            return bool(stored)
-        return team_id in decided.get(cycle_id if cell is None else (cycle_id, value), _NONE)
-
-    return hidden
-
-
-def _theme_cells(
-    session: Session,
-    *,
-    cycle_ids: Collection[int],
-    context: ReportContext,
-    team_ids: Collection[int],
-) -> tuple[dict[tuple[int, int, str], Row[Any]], IsHidden]:
-    """The given groups' aggregates in these cycles and whether each is hidden (a group
-    without an aggregate has nothing to show)."""
-    cycles = sorted(set(cycle_ids))
-    decide = _decider(
-        session,
-        context=context,
-        cycles=cycles,
-        model=ThemeAggregate,
-        cell=ThemeAggregate.theme,
-        count=ThemeAggregate.n,
-    )
+def _theme_aggregates(
+    session: Session, *, cycle_ids: Collection[int], team_ids: Collection[int]
+) -> dict[tuple[int, int, str], Row[Any]]:
+    """The given groups' stored theme aggregates in these cycles."""
     figures = [getattr(ThemeAggregate, name) for name in _SHOWN_FIGURES]
-    aggregates = {
+    return {
         (row.team_id, row.cycle_id, row.theme): row
         for row in session.execute(
             select(*figures).where(
-                ThemeAggregate.cycle_id.in_(cycles), ThemeAggregate.team_id.in_(sorted(team_ids))
+                ThemeAggregate.cycle_id.in_(sorted(set(cycle_ids))),
+                ThemeAggregate.team_id.in_(sorted(team_ids)),
             )
         )
     }
-
-    def hidden(team_id: int, cycle_id: int, theme: Any) -> bool:
-        row = aggregates.get((team_id, cycle_id, theme))
-        return row is None or decide(team_id, cycle_id, theme, row.suppressed)
-
-    return aggregates, hidden
 
 
 def _invited(
@@ -287,7 +231,8 @@ def _cycles(
 class _ThemeReport:
     rows: list[ThemeRow]
     aggregates: dict[tuple[int, int, str], Row[Any]]
-    hidden: IsHidden
+    pattern: Pattern
+    hidden: Callable[[int, int, str], bool]
     names: dict[int, tuple[str, int | None]]
     opened: dict[int, datetime]
 
@@ -298,7 +243,16 @@ def _theme_report(
     k, names = context.k, context.names(session)
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
-    aggregates, hidden = _theme_cells(session, cycle_ids=wanted, context=context, team_ids=team_ids)
+    aggregates = _theme_aggregates(session, cycle_ids=wanted, team_ids=team_ids)
+    pattern = load_pattern(session, context=context, cycle_ids=wanted, team_ids=team_ids)
+    measure = measure_hidden(
+        session, context=context, pattern=pattern, model=ThemeAggregate, cell=ThemeAggregate.theme
+    )
+
+    def hidden(team_id: int, cycle_id: int, theme: str) -> bool:
+        row = aggregates.get((team_id, cycle_id, theme))
+        return row is None or measure(team_id, cycle_id, theme, row.suppressed)
+
     opened = _opened(session, cycles, context)
     themes_of: dict[int, set[str]] = {}
     for cycle_id, theme in run_sql(
@@ -315,12 +269,16 @@ def _theme_report(
     due.update((team_id, cycle_id) for team_id, cycle_id, _ in aggregates if cycle_id in opened)
     rows = []
     for team_id, cycle_id in due:
+        shown = pattern.state(team_id, cycle_id)
         for theme in THEMES:
             if theme not in themes_of.get(cycle_id, ()):
                 continue
             agg = aggregates.get((team_id, cycle_id, theme))
+            state = shown
+            if state is None and hidden(team_id, cycle_id, theme):
+                state = measure_state(None if agg is None else agg.n, k)
             before = compared.get((cycle_id, theme))
-            # A flag against an earlier figure that is hidden now would hint at that figure.
+            # A flag against an earlier figure that is hidden would hint at that figure.
             change = agg.change if agg is not None else None
             if before is not None and hidden(team_id, before, theme):
                 change = None
@@ -332,14 +290,14 @@ def _theme_report(
                     theme=theme,
                     names=names,
                     opened=opened[cycle_id],
-                    hidden=hidden(team_id, cycle_id, theme),
+                    state=state,
                     change=change,
                     k=k,
                 )
             )
     order = {theme: i for i, theme in enumerate(THEMES)}
     rows.sort(key=lambda r: (r.cycle_opened, r.cycle_id, r.team.lower(), order[r.theme]))
-    return _ThemeReport(rows, aggregates, hidden, names, opened)
+    return _ThemeReport(rows, aggregates, pattern, hidden, names, opened)
 
 
 def theme_rows(
@@ -352,7 +310,7 @@ def theme_rows(
     context: ReportContext | None = None,
 ) -> list[ThemeRow]:
     """Theme scores of the given teams, ordered by cycle, team name and theme."""
-    context = _context(session, threshold, context)
+    context = report_context(session, threshold, context)
     if not team_ids:
         return []
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=since)
@@ -369,182 +327,67 @@ def participation_rows(
     cycle_ids: Collection[int] | None = None,
     context: ReportContext | None = None,
 ) -> list[ParticipationRow]:
-    """Invitations and responses per group; counts and rate only where ≥ k were invited."""
-    context = _context(session, threshold, context)
+    """Invitations and responses per group, only where they reveal no hidden group's count.
+
+    Only where at least k were invited. Of a closed cycle, the exact counts and rate follow the
+    cycle's hiding pattern (the number who answered is a hidden group's n); of an open cycle,
+    only the rate, rounded down to steps of OPEN_RATE_STEP percent, so one more answer does
+    not show as a step of its own.
+    """
+    context = report_context(session, threshold, context)
     names = context.names(session)
     if not team_ids:
         return []
+    k = context.k
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
-    # Complementary suppression on invited counts: no subtraction reveals a group below k.
-    decide = _decider(
-        session,
-        context=context,
-        cycles=cycles,
-        model=Participation,
-        cell=None,
-        count=Participation.invited,
+    pattern = load_pattern(session, context=context, cycle_ids=cycles, team_ids=team_ids)
+    # The number invited is hidden by the same rules on its own counts: no subtraction of
+    # visible groups' invitations may give away a group where fewer than k were invited.
+    everyone = session.execute(
+        select(Participation.cycle_id, Participation.team_id, Participation.invited).where(
+            Participation.cycle_id.in_(cycles)
+        )
     )
+    invited_hidden = hidden_by_cell(context.tree.parents, ((c, g, n) for c, g, n in everyone), k)
     rows = session.execute(
         select(
             Participation.team_id,
             Participation.cycle_id,
             Participation.invited,
             Participation.responded,
-            Participation.hidden,
         ).where(Participation.cycle_id.in_(cycles), Participation.team_id.in_(list(team_ids)))
     )
     opened = _opened(session, cycles, context)
     result = []
-    for team, cycle, invited, responded, stored in rows:
-        shown = not decide(team, cycle, None, stored)
-        rate = round_pct(100.0 * responded / invited) if shown and invited else None
+    for team, cycle, invited, responded in rows:
+        state = pattern.state(team, cycle)
+        parent = names[team][1]
+        invited_shown = team not in invited_hidden.get(cycle, frozenset())
+        shown_invited: int | None = invited if invited_shown else None
+        shown_responded: int | None = None
+        rate: int | None = None
+        if state is None:
+            shown_responded = responded
+            # A rate beside a hidden number invited would give that number away.
+            rate = round_pct(100.0 * responded / invited) if invited_shown and invited else None
+        elif state == OPEN and invited_shown:
+            rate = coarse_rate(responded, invited)
         result.append(
             ParticipationRow(
                 team_id=team,
                 team=names[team][0],
                 cycle_id=cycle,
-                invited=invited if shown else None,
-                responded=responded if shown else None,
+                invited=shown_invited,
+                responded=shown_responded,
                 rate=rate,
+                state=state,
+                reason=None
+                if state is None
+                else state_text(state, k=k, parent=None if parent is None else names[parent][0]),
             )
         )
     result.sort(key=lambda r: (opened[r.cycle_id], r.team.lower()))
     return result
-
-
-def item_rows(
-    session: Session,
-    *,
-    team_ids: Collection[int],
-    threshold: int,
-    cycle_id: int | None = None,
-    cycle_ids: Collection[int] | None = None,
-    context: ReportContext | None = None,
-) -> list[ItemRow]:
-    """Raw answer distributions per item for drill-down, suppressed per item like scores."""
-    context = _context(session, threshold, context)
-    wanted = list(cycle_ids or []) + ([cycle_id] if cycle_id is not None else [])
-    if not team_ids or not wanted:
-        return []
-    hidden = _decider(
-        session,
-        context=context,
-        cycles=wanted,
-        model=ItemAggregate,
-        cell=ItemAggregate.item_id,
-        count=ItemAggregate.n,
-    )
-    found = session.execute(
-        select(
-            ItemAggregate.team_id,
-            ItemAggregate.cycle_id,
-            ItemAggregate.item_id,
-            ItemAggregate.n,
-            ItemAggregate.distribution,
-            ItemAggregate.top2_pct,
-            ItemAggregate.suppressed,
-            Item.code,
-            Item.version,
-            Item.wording,
-            Item.theme,
-        )
-        .join(Item, Item.id == ItemAggregate.item_id)
-        .where(ItemAggregate.cycle_id.in_(wanted), ItemAggregate.team_id.in_(list(team_ids)))
-    )
-    rows = []
-    for agg in found:
-        shown = not hidden(agg.team_id, agg.cycle_id, agg.item_id, agg.suppressed)
-        distribution = agg.distribution
-        rows.append(
-            ItemRow(
-                team_id=agg.team_id,
-                cycle_id=agg.cycle_id,
-                item_code=agg.code,
-                item_version=agg.version,
-                wording=agg.wording,
-                theme=agg.theme,
-                n=agg.n if shown else None,
-                distribution={int(v): int(c) for v, c in distribution.items()} if shown else None,
-                top2_pct=_pct(agg.top2_pct) if shown else None,
-                suppressed=not shown,
-            )
-        )
-    order = {theme: i for i, theme in enumerate((*THEMES, "enps"))}
-    rows.sort(key=lambda r: (r.cycle_id, r.team_id, order.get(r.theme, 9), r.item_code))
-    return rows
-
-
-def anchor_rows(
-    session: Session,
-    *,
-    team_id: int,
-    threshold: int,
-    cycle_ids: Collection[int],
-    context: ReportContext | None = None,
-) -> list[AnchorRow]:
-    """The mean answer to each theme's anchor item per cycle, for trends; hidden like items."""
-    context = _context(session, threshold, context)
-    wanted = sorted(cycle_ids)
-    if not wanted:
-        return []
-    hidden = _decider(
-        session,
-        context=context,
-        cycles=wanted,
-        model=ItemAggregate,
-        cell=ItemAggregate.item_id,
-        count=ItemAggregate.n,
-    )
-    found = session.execute(
-        select(
-            ItemAggregate.cycle_id,
-            ItemAggregate.item_id,
-            ItemAggregate.mean,
-            ItemAggregate.suppressed,
-            Item.theme,
-        )
-        .join(Item, Item.id == ItemAggregate.item_id)
-        .where(
-            ItemAggregate.team_id == team_id,
-            ItemAggregate.cycle_id.in_(wanted),
-            Item.is_anchor,
-        )
-    )
-    rows = []
-    for cycle, item, mean, stored, theme in found:
-        shown = mean is not None and not hidden(team_id, cycle, item, stored)
-        rows.append(AnchorRow(cycle_id=cycle, theme=theme, mean=_r1(mean) if shown else None))
-    return rows
-
-
-def _respondents(session: Session, *, cycle_id: int, tree: TeamTree) -> dict[int, int]:
-    totals: dict[int, int] = {}
-    for team_id in session.scalars(select(Response.team_id).where(Response.cycle_id == cycle_id)):
-        for group in tree.chain(team_id):
-            totals[group] = totals.get(group, 0) + 1
-    return totals
-
-
-def comment_rows(
-    session: Session, *, team_id: int, cycle_id: int, threshold: int, rng: random.Random
-) -> list[CommentRow]:
-    """Comments of a group's subtree: only where its respondents may be shown, shuffled."""
-    k = validate_threshold(threshold)
-    tree = TeamTree.load(session)
-    totals = _respondents(session, cycle_id=cycle_id, tree=tree)
-    # The same complementary suppression as scores: a department's comments minus its
-    # visible teams' comments must never single out a hidden team's few comments.
-    if totals.get(team_id, 0) < k or team_id in hidden_groups(tree.parents, totals, k):
-        return []
-    subtree = {t for t in tree.parents if team_id in tree.chain(t)}
-    found = session.execute(
-        select(Comment.theme, Comment.body)
-        .where(Comment.cycle_id == cycle_id, Comment.team_id.in_(sorted(subtree)))
-        .order_by(Comment.id)
-    )
-    kept = [CommentRow(theme=theme, body=body.strip()) for theme, body in found if body.strip()]
-    rng.shuffle(kept)
-    return kept
 
 
 def compare_rows(
@@ -555,8 +398,13 @@ def compare_rows(
     threshold: int,
     context: ReportContext | None = None,
 ) -> list[ThemeRow]:
-    """The team, its parent group, the organisation and the rest of the organisation."""
-    context = _context(session, threshold, context)
+    """The team, its parent group, the organisation and the rest of the organisation.
+
+    The rest is shown only where team and organisation are both visible in the cycle's
+    pattern and each side has at least k respondents: it is then the difference of two
+    visible figures and reveals nothing the tree does not.
+    """
+    context = report_context(session, threshold, context)
     k, names = context.k, context.names(session)
     chain = context.tree.chain(team_id)
     groups = list(dict.fromkeys([chain[0], *chain[1:2], chain[-1]]))
@@ -566,18 +414,30 @@ def compare_rows(
     if len(chain) < 2:
         return rows
     root = chain[-1]
-    hidden = report.hidden
+    pattern = report.pattern
+    team_n = pattern.respondents(team_id, cycle_id)
+    org_n = pattern.respondents(root, cycle_id)
+    visible = (
+        not pattern.hidden(root, cycle_id)
+        and team_n <= org_n
+        and team_vs_rest(team_n, org_n, k, team_hidden=pattern.hidden(team_id, cycle_id))
+    )
+    # Why the rest is not shown: the organisation's own state, the team's, or else that the
+    # rest itself has too few people to stand beside the team.
+    state = pattern.state(root, cycle_id) or pattern.state(team_id, cycle_id) or COMPLEMENT
     for theme in THEMES:
         team = report.aggregates.get((team_id, cycle_id, theme))
         org = report.aggregates.get((root, cycle_id, theme))
         if org is None:
             continue
-        visible = (
-            team is not None
-            and not hidden(root, cycle_id, theme)
-            and team_vs_rest(team.n, org.n, k, team_hidden=hidden(team_id, cycle_id, theme))
+        both = not report.hidden(root, cycle_id, theme) and not report.hidden(
+            team_id, cycle_id, theme
         )
-        rest = rest_of_organisation(org, team) if visible and team is not None else None
+        rest = (
+            rest_of_organisation(org, team)
+            if visible and both and team is not None and org.n - team.n >= k
+            else None
+        )
         row = _theme_row(
             rest,
             team_id=root,
@@ -585,7 +445,7 @@ def compare_rows(
             theme=theme,
             names=names,
             opened=report.opened[cycle_id],
-            hidden=rest is None,
+            state=None if rest is not None else state,
             change=None,
             k=k,
         )
@@ -658,6 +518,7 @@ def export_rows(
             "change": row.change,
             "suppressed": row.suppressed,
             "reason": row.reason,
+            "state": row.state,
         }
         for row in theme_rows(session, team_ids=team_ids, threshold=threshold, since=since)
     ]

@@ -32,6 +32,8 @@ class ThemeRow:
     change: str | None
     suppressed: bool
     reason: str | None
+    # Why nothing is shown: a pulse.reporting.pattern state (few, complement, open, ...).
+    state: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class ParticipationRow:
     invited: int | None
     responded: int | None
     rate: int | None
+    state: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class ItemRow:
     distribution: dict[int, int] | None
     top2_pct: int | None
     suppressed: bool
+    state: str | None = None
 
 
 @dataclass(frozen=True)

@@ -71,15 +71,22 @@ def _changed_flags(
     """The stored rows whose flag must change: (to hide, to show), each as rows of `sql`.
 
     `sql` reads integer rows (group, cycle, part, n, stored flag 0/1) of these cycles, where a
-    cell is a cycle and a part of it (a theme's index, an item; -1 for the cycle as a whole).
+    cell is a cycle and a part of it (a theme's index, an item; -1 for the cycle as a whole),
+    and optionally a 6th column, 1 where the group is hidden from the start (its pattern).
     """
     found = run_sql(session, sql.format(cycles=marks(len(cycles))), cycles)
-    rows = np.array(found, dtype=np.int64).reshape(-1, 5)
+    width = len(found[0]) if found else 5
+    rows = np.array(found, dtype=np.int64).reshape(-1, width)
     if len(rows) == 0:
         return rows, rows
     parts = int(rows[:, 2].max()) + 2
     wanted = hidden_rows(
-        parents, cells=rows[:, 1] * parts + rows[:, 2] + 1, groups=rows[:, 0], n=rows[:, 3], k=k
+        parents,
+        cells=rows[:, 1] * parts + rows[:, 2] + 1,
+        groups=rows[:, 0],
+        n=rows[:, 3],
+        k=k,
+        seed=rows[:, 5] == 1 if width > 5 else None,
     )
     stored = rows[:, 4] == 1
     return rows[wanted & ~stored], rows[stored & ~wanted]
@@ -99,43 +106,12 @@ def stamp_cycles(
         return
     session.flush()
     parents = tree.parents
-    index = " ".join(f"WHEN '{theme}' THEN {i}" for i, theme in enumerate(THEMES))
     flag = "CASE WHEN {} THEN 1 ELSE 0 END"
-    # Theme names are our own constants, so writing them inline cannot inject anything.
-    # The part read as a theme's index goes back to its name for the update's key.
-    for model, part, sql, names in (
-        (
-            ThemeAggregate,
-            ThemeAggregate.theme,
-            f"SELECT team_id, cycle_id, CASE theme {index} END, n, {flag.format('suppressed')} "
-            f"FROM theme_aggregates WHERE theme IN ({THEME_LIST}) AND cycle_id IN ({{cycles}})",
-            THEMES,
-        ),
-        (
-            ItemAggregate,
-            ItemAggregate.item_id,
-            f"SELECT team_id, cycle_id, item_id, n, {flag.format('suppressed')} "
-            "FROM item_aggregates WHERE cycle_id IN ({cycles})",
-            None,
-        ),
-    ):
-        hide, show = _changed_flags(session, sql, cycles=cycles, parents=parents, k=k)
-        for rows, value in ((hide, True), (show, False)):
-            keys = [
-                (group, cycle, names[at] if names else at)
-                for group, cycle, at in rows[:, :3].tolist()
-            ]
-            for chunk in _chunks(keys):
-                session.execute(
-                    update(model)
-                    .where(tuple_(model.team_id, model.cycle_id, part).in_(chunk))
-                    .values(suppressed=value)
-                    .execution_options(synchronize_session=False)
-                )
-    # Participation counts are suppressed on the number invited, a cell per cycle.
+    # The pattern is decided on the number who answered, a cell per cycle (see
+    # pulse.reporting.pattern), and kept in participation's `hidden` flag.
     hide, show = _changed_flags(
         session,
-        f"SELECT team_id, cycle_id, -1, invited, {flag.format('hidden')} "
+        f"SELECT team_id, cycle_id, -1, responded, {flag.format('hidden')} "
         "FROM participation WHERE cycle_id IN ({cycles})",
         cycles=cycles,
         parents=parents,
@@ -149,6 +125,43 @@ def stamp_cycles(
                 .values(hidden=value)
                 .execution_options(synchronize_session=False)
             )
+    # Every theme and item row of a group and cycle starts from the pattern (the 6th column);
+    # a measure that fewer than k of a visible group answered is hidden on top of it.
+    index = " ".join(f"WHEN '{theme}' THEN {i}" for i, theme in enumerate(THEMES))
+    for model, part, table, column, names in (
+        (
+            ThemeAggregate,
+            ThemeAggregate.theme,
+            "theme_aggregates",
+            f"CASE theme {index} END",
+            THEMES,
+        ),
+        (ItemAggregate, ItemAggregate.item_id, "item_aggregates", "item_id", None),
+    ):
+        pattern = (
+            "COALESCE((SELECT CASE WHEN p.hidden THEN 1 ELSE 0 END FROM participation p "
+            f"WHERE p.team_id = {table}.team_id AND p.cycle_id = {table}.cycle_id), 1)"
+        )
+        # Theme names are our own constants, so writing them inline cannot inject anything.
+        sql = (
+            f"SELECT team_id, cycle_id, {column}, n, {flag.format('suppressed')}, {pattern} "
+            f"FROM {table} WHERE cycle_id IN ({{cycles}})"
+        )
+        if names:
+            sql += f" AND theme IN ({THEME_LIST})"
+        hide, show = _changed_flags(session, sql, cycles=cycles, parents=parents, k=k)
+        for rows, value in ((hide, True), (show, False)):
+            keys = [
+                (group, cycle, names[at] if names else at)
+                for group, cycle, at in rows[:, :3].tolist()
+            ]
+            for chunk in _chunks(keys):
+                session.execute(
+                    update(model)
+                    .where(tuple_(model.team_id, model.cycle_id, part).in_(chunk))
+                    .values(suppressed=value)
+                    .execution_options(synchronize_session=False)
+                )
     _write_stamps(session, cycles=cycles, k=k, key=tree_key(parents), now=utcnow())
 
 

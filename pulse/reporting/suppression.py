@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Container, Hashable, Iterable, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping
 from functools import lru_cache
 from typing import TypeVar
 
@@ -36,12 +36,18 @@ def _tree_key(parents: Mapping[int, int | None]) -> Tree:
 # (every theme of a cycle usually has the same counts), and the whole inputs are the key, so a
 # change of tree, figures or threshold can never be answered from an old result.
 @lru_cache(maxsize=1024)
-def _hidden(parents_key: Tree, totals_key: tuple[tuple[int, int], ...], k: int) -> frozenset[int]:
+def _hidden(
+    parents_key: Tree,
+    totals_key: tuple[tuple[int, int], ...],
+    k: int,
+    seed: frozenset[int] = frozenset(),
+) -> frozenset[int]:
     """Groups to hide given each group's subtree total (a group missing from totals has 0).
 
     Groups with no respondents are hidden by the threshold and add nothing to any sum, so only
     groups with respondents enter suppress_tree; a group's direct respondents are its total
-    minus its children's totals.
+    minus its children's totals. `seed` names groups hidden whatever their counts (the
+    cycle's hiding pattern); complementary hiding protects them as well.
     """
     parents = dict(parents_key)
     totals = dict(totals_key)
@@ -53,7 +59,8 @@ def _hidden(parents_key: Tree, totals_key: tuple[tuple[int, int], ...], k: int) 
             child_sum[parent] = child_sum.get(parent, 0) + totals[group]
     own = {group: totals[group] - child_sum.get(group, 0) for group in present}
     absent = frozenset(group for group in totals if group not in present)
-    if _nothing_to_hide(parents, totals, own, k):
+    seeded = seed & present
+    if not seeded and _nothing_to_hide(parents, totals, own, k):
         return absent
     counts = [
         GroupCount(
@@ -65,8 +72,9 @@ def _hidden(parents_key: Tree, totals_key: tuple[tuple[int, int], ...], k: int) 
         )
         for group in sorted(present)
     ]
-    hidden = {int(group) for group in suppress_tree(counts, k)}  # type: ignore[call-overload]
-    return frozenset(hidden) | absent
+    found = suppress_tree(counts, k, also=seeded)
+    hidden = {int(group) for group in found}  # type: ignore[call-overload]
+    return frozenset(hidden) | absent | seed
 
 
 def _nothing_to_hide(
@@ -88,24 +96,37 @@ def _nothing_to_hide(
 
 
 def hidden_in_cells(
-    parents: Mapping[int, int | None], cells: Iterable[tuple[tuple[int, int], ...]], k: int
+    parents: Mapping[int, int | None],
+    cells: Iterable[tuple[tuple[int, int], ...]],
+    k: int,
+    seeds: Iterable[frozenset[int]] | None = None,
 ) -> list[frozenset[int]]:
-    """The groups to hide in each cell, given as its (group, n) pairs sorted by group, each once."""
+    """The groups to hide in each cell, given as its (group, n) pairs sorted by group, each once,
+    and with each cell's seed (groups hidden from the start), if any."""
     tree = _tree_key(parents)
-    return [_hidden(tree, totals, k) for totals in cells]
+    cells = list(cells)
+    seeded = list(seeds) if seeds is not None else [frozenset()] * len(cells)
+    return [_hidden(tree, totals, k, seed) for totals, seed in zip(cells, seeded, strict=True)]
 
 
 def hidden_by_cell(
-    parents: Mapping[int, int | None], figures: Iterable[tuple[Cell, int, int]], k: int
+    parents: Mapping[int, int | None],
+    figures: Iterable[tuple[Cell, int, int]],
+    k: int,
+    seed: Callable[[Cell], frozenset[int]] | None = None,
 ) -> dict[Cell, frozenset[int]]:
     """The groups to hide in each cell, where a cell is e.g. (cycle, theme) and figures are
-    (cell, group, n) triples; each cell is suppressed over the whole tree on its own."""
+    (cell, group, n) triples; each cell is suppressed over the whole tree on its own, starting
+    from the groups `seed` names for it (the cycle's hiding pattern)."""
     by_cell: dict[Cell, dict[int, int]] = {}
     for cell, group, n in figures:
         by_cell.setdefault(cell, {})[group] = n
     tree = _tree_key(parents)
     return {
-        cell: _hidden(tree, tuple(sorted(totals.items())), k) for cell, totals in by_cell.items()
+        cell: _hidden(
+            tree, tuple(sorted(totals.items())), k, frozenset() if seed is None else seed(cell)
+        )
+        for cell, totals in by_cell.items()
     }
 
 
@@ -125,7 +146,13 @@ IntArray = npt.NDArray[np.int64]
 
 
 def hidden_rows(
-    parents: Mapping[int, int | None], *, cells: IntArray, groups: IntArray, n: IntArray, k: int
+    parents: Mapping[int, int | None],
+    *,
+    cells: IntArray,
+    groups: IntArray,
+    n: IntArray,
+    k: int,
+    seed: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Whether each row must be hidden, given every row of its cells: one entry per row.
 
@@ -133,7 +160,8 @@ def hidden_rows(
     cycle and theme, each group at most once per cell; the decision is hidden_by_cell's, made
     on whole columns so a run that writes every row of its cycles can store the flags it
     computed. Cells with nothing to hide (see _nothing_to_hide) are told apart column-wise;
-    only the others go through _hidden one by one.
+    only the others go through _hidden one by one. `seed`, one entry per row, marks the
+    groups hidden from the start in their cell (the cycle's hiding pattern).
     """
     validate_threshold(k)
     hidden = np.zeros(len(cells), dtype=np.bool_)
@@ -146,6 +174,8 @@ def hidden_rows(
     rank[starts] = 1
     rank = np.cumsum(rank)
     doubtful = _doubtful_cells(parents, rank=rank, group=group, count=count, k=k)
+    seeded = np.zeros(len(cell), dtype=np.bool_) if seed is None else seed[order]
+    doubtful |= np.bincount(rank[seeded], minlength=len(doubtful)) > 0
     # A cell with nothing to hide hides only its groups with no respondents.
     hidden[order] = count <= 0
     ends = np.append(starts, len(order))
@@ -155,7 +185,8 @@ def hidden_rows(
         tuple(zip(group[start:end].tolist(), count[start:end].tolist(), strict=True))
         for start, end in bounds
     ]
-    decided = hidden_in_cells(parents, cells_in_doubt, k)
+    seeds = [frozenset(group[start:end][seeded[start:end]].tolist()) for start, end in bounds]
+    decided = hidden_in_cells(parents, cells_in_doubt, k, seeds)
     for (start, end), totals, found in zip(bounds, cells_in_doubt, decided, strict=True):
         hidden[order[start:end]] = [g in found for g, _ in totals]
     return hidden

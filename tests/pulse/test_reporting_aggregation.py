@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from pulse.answers.models import Answer, Response
+from pulse.answers.models import Answer
 from pulse.instrument import ITEMS_BY_CODE, THEMES
 from pulse.reporting import aggregation
 from pulse.reporting.aggregation import (
@@ -27,6 +27,7 @@ from pulse.scoring import person_theme_score, team_theme_score
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.teams.models import Team
+from tests.support.answers import close, invite, respond
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -49,8 +50,14 @@ def make_tree(session: Session, sizes: dict[str, tuple[str, int]]) -> dict[str, 
 
 
 def make_cycle(
-    session: Session, sequence: int = 0, program: str = "full", schedule: int | None = None
+    session: Session,
+    sequence: int = 0,
+    program: str = "full",
+    schedule: int | None = None,
+    *,
+    closed: bool = True,
 ) -> Cycle:
+    """A cycle in the past; closed unless asked for open (an open cycle's results are sealed)."""
     opens = START + timedelta(weeks=2 * sequence)
     cycle = create_cycle(
         session,
@@ -61,15 +68,20 @@ def make_cycle(
         opens_at=opens,
         closes_at=opens + timedelta(days=5),
     )
+    if closed:
+        close(session, cycle)
     return cycle
 
 
 def answer(session: Session, cycle: Cycle, team: Team, values: dict[str, int | None]) -> None:
     ids = {ci.item.code: ci.item_id for ci in cycle.items}
-    response = Response(cycle_id=cycle.id, team_id=team.id, submitted_on=date(2026, 1, 6))
-    response.answers = [Answer(item_id=ids[code], value=v) for code, v in values.items()]
-    session.add(response)
-    session.flush()
+    respond(
+        session,
+        cycle_id=cycle.id,
+        team_id=team.id,
+        answers=[Answer(item_id=ids[code], value=v) for code, v in values.items()],
+        submitted_on=date(2026, 1, 6),
+    )
     mark_dirty(session, team_id=team.id, cycle_id=cycle.id)
 
 
@@ -181,6 +193,8 @@ def test_threshold_boundary_k_minus_one_and_k(session: Session, k: int) -> None:
         for _ in range(size):
             values = {ci.item.code: rng.randint(1, 5) for ci in cycle.items}
             answer(session, cycle, teams[name], values)
+    # Small could have reached k: two more were invited and did not answer.
+    invite(session, cycle_id=cycle.id, team_id=teams["Small"].id, count=2)
     session.commit()
     rebuild_all(session, threshold=k)
     session.commit()
@@ -196,8 +210,10 @@ def test_threshold_boundary_k_minus_one_and_k(session: Session, k: int) -> None:
             None,
             None,
         )
-        # Exact has k, but showing it beside its department would give Small away.
+        # Exact has k, but showing it beside its department would give Small away: the
+        # state says so, rather than claiming it had fewer than k.
         assert exact.suppressed and exact.n is None
+        assert exact.reason == "hidden so that a smaller group stays anonymous"
         assert not dept.suppressed and dept.n == 2 * k - 1
     items = item_rows(session, team_ids={teams["Small"].id}, threshold=k, cycle_id=cycle.id)
     assert items and all(r.suppressed and r.distribution is None and r.n is None for r in items)

@@ -46,6 +46,8 @@ def test_comments_only_at_k_and_never_by_subtraction(session: Session) -> None:
     _respond(session, cycle, teams["Five"], 5, "  ")
     _respond(session, cycle, teams["Six"], 6, "six says hi")
     session.commit()
+    rebuild_all(session, threshold=5)
+    session.commit()
     rng = random.Random(1)
 
     def bodies(name: str) -> list[str]:
@@ -88,8 +90,10 @@ def test_participation_only_where_k_were_invited(session: Session) -> None:
     }
     assert (rows["Small"].invited, rows["Small"].rate) == (None, None)
     assert rows["Big"].invited is None  # complementary: the next-smallest sibling
-    assert (rows["Other"].invited, rows["Other"].responded, rows["Other"].rate) == (9, 3, 33)
-    assert (rows["D"].invited, rows["D"].responded) == (18, 9)
+    # Other's 3 who answered are its n, below k: neither they nor the rate are shown.
+    assert (rows["Other"].invited, rows["Other"].responded, rows["Other"].rate) == (9, None, None)
+    assert rows["Other"].reason == "fewer than 5 responses"
+    assert (rows["D"].invited, rows["D"].responded, rows["D"].rate) == (18, 9, 50)
 
 
 @BOTH

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pulse.answers.models import Answer, Response
 from pulse.db import make_engine, make_session_factory
+from pulse.delivery.models import Invitation
 from pulse.reporting.aggregation import aggregate_dirty, aggregate_team_cycle, rebuild_all
 from pulse.reporting.dirty import mark_dirty
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
@@ -21,6 +22,7 @@ from pulse.reporting.store import upsert
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
+from tests.support.answers import respond
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -71,10 +73,13 @@ def make_org(session: Session, b_size: int = 5) -> tuple[dict[str, Team], Cycle]
 
 
 def answer(session: Session, cycle: Cycle, team: Team, rng: random.Random) -> None:
-    response = Response(cycle_id=cycle.id, team_id=team.id, submitted_on=date(2026, 1, 6))
-    response.answers = [Answer(item_id=ci.item_id, value=rng.randint(1, 5)) for ci in cycle.items]
-    session.add(response)
-    session.flush()
+    respond(
+        session,
+        cycle_id=cycle.id,
+        team_id=team.id,
+        answers=[Answer(item_id=ci.item_id, value=rng.randint(1, 5)) for ci in cycle.items],
+        submitted_on=date(2026, 1, 6),
+    )
     mark_dirty(session, team_id=team.id, cycle_id=cycle.id)
 
 
@@ -191,6 +196,7 @@ def test_rows_whose_answers_vanished_are_deleted(session: Session) -> None:
     a_rows = {k: v for k, v in stored(session).items() if k[1] == teams["A"].id}
     assert a_rows
     session.execute(delete(Response).where(Response.team_id == teams["B"].id))
+    session.execute(delete(Invitation).where(Invitation.team_id == teams["B"].id))
     session.commit()
     aggregate_team_cycle(session, team_id=teams["B"].id, cycle_id=cycle.id, threshold=5)
     session.commit()

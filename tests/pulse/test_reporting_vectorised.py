@@ -25,6 +25,7 @@ from pulse.surveys.bank import add_version
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.teams.models import Team
+from tests.support.answers import respond
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -66,9 +67,9 @@ def _populate(session: Session, seed: int) -> list[int]:
         items = [ci.item_id for ci in cycle.items]
         for team in teams:
             for _ in range(rng.randint(0, 7)):
-                response = Response(cycle_id=cycle.id, team_id=team, submitted_on=START.date())
-                session.add(response)
-                session.flush()
+                response = respond(
+                    session, cycle_id=cycle.id, team_id=team, answers=[], submitted_on=START.date()
+                )
                 for item in items:
                     if rng.random() < 0.1:
                         continue  # not even a row: skipped entirely

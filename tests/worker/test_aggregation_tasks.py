@@ -14,13 +14,14 @@ from flask import Flask
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from pulse.answers.models import Answer, Response
+from pulse.answers.models import Answer
 from pulse.organisation.service import update_settings
 from pulse.reporting.dirty import mark_dirty
 from pulse.reporting.models import DirtyTeamCycle, SuppressionStamp, ThemeAggregate
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
+from tests.support.answers import respond
 from worker.aggregation import AGAIN_KEY, LOCK_KEY, RUNS_KEY
 from worker.embedded_redis import EmbeddedRedis
 from worker.schedule import BEAT_SCHEDULE
@@ -68,9 +69,13 @@ def _survey(session: Session, teams: int, per_team: int) -> Cycle:
         session.add(team)
         session.flush()
         for _ in range(per_team):
-            response = Response(cycle_id=cycle.id, team_id=team.id, submitted_on=date(2026, 3, 3))
-            response.answers = [Answer(item_id=ci.item_id, value=3) for ci in cycle.items]
-            session.add(response)
+            respond(
+                session,
+                cycle_id=cycle.id,
+                team_id=team.id,
+                answers=[Answer(item_id=ci.item_id, value=3) for ci in cycle.items],
+                submitted_on=date(2026, 3, 3),
+            )
             mark_dirty(session, team_id=team.id, cycle_id=cycle.id)
     session.commit()
     return cycle

@@ -34,6 +34,7 @@ EXPORT_FIELDS = (
     "change",
     "suppressed",
     "reason",
+    "state",
 )
 
 

@@ -1,0 +1,223 @@
+"""One hiding pattern per cycle × group, and the honest state of every hidden figure.
+
+Whether a group's figures of a cycle may be shown is decided once, from the number of people
+in its subtree who answered, over the whole team tree (pulse.confidentiality.suppress_tree):
+primary hiding below the threshold k, complementary hiding wherever subtracting visible groups
+would single out fewer than k people. Every measure drawn from those respondents follows that
+one decision (theme scores, items, anchors, distributions, favourable shares, change flags,
+comments and the exact participation counts), so the visible n of one measure can never give
+away the hidden n of another.
+
+Open cycles are sealed: nothing but a coarse participation rate is shown until they close.
+
+The decision lives in participation's `hidden` flag, written by the aggregation run under a
+suppression stamp (pulse.reporting.stamps); a cycle without a valid stamp is decided here on
+the read from every group's stored count, exactly as the stamp would have been.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pulse.reporting.context import ReportContext
+from pulse.reporting.models import Participation
+from pulse.reporting.suppression import hidden_by_cell
+from pulse.surveys.models import Cycle
+
+FEW: Final = "few"
+COMPLEMENT: Final = "complement"
+OPEN: Final = "open"
+TOO_SMALL: Final = "too_small"
+NO_SURVEY: Final = "no_survey"
+
+# While a cycle is open its participation rate is shown only in steps this wide, rounded down.
+OPEN_RATE_STEP: Final = 10
+
+
+def state_text(state: str, *, k: int, parent: str | None = None) -> str:
+    """The words every surface (dashboard, CSV, export) shows for a hidden figure."""
+    if state == FEW:
+        return f"fewer than {k} responses"
+    if state == COMPLEMENT:
+        return "hidden so that a smaller group stays anonymous"
+    if state == OPEN:
+        return "results when the cycle closes"
+    if state == TOO_SMALL:
+        towards = parent if parent is not None else "the organisation"
+        return f"too small to report on its own; its answers count towards {towards}"
+    if state == NO_SURVEY:
+        return "no survey"
+    raise ValueError(f"unknown state {state!r}")
+
+
+def coarse_rate(responded: int, invited: int) -> int:
+    """An open cycle's participation rate in whole steps of OPEN_RATE_STEP percent, rounded down."""
+    if invited <= 0:
+        raise ValueError("a rate needs at least one invitation")
+    step = OPEN_RATE_STEP
+    return math.floor(100 * responded / invited / step) * step
+
+
+@dataclass(frozen=True)
+class _Cycle:
+    closed: bool
+    hidden: frozenset[int]
+    respondents: dict[int, int]
+    invited: dict[int, int]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """The hiding decision of some cycles for some groups, read once per report."""
+
+    k: int
+    cycles: dict[int, _Cycle]
+
+    def closed(self, cycle_id: int) -> bool:
+        found = self.cycles.get(cycle_id)
+        return found is not None and found.closed
+
+    def respondents(self, team_id: int, cycle_id: int) -> int:
+        found = self.cycles.get(cycle_id)
+        return 0 if found is None else found.respondents.get(team_id, 0)
+
+    def invited(self, team_id: int, cycle_id: int) -> int:
+        found = self.cycles.get(cycle_id)
+        return 0 if found is None else found.invited.get(team_id, 0)
+
+    def hidden(self, team_id: int, cycle_id: int) -> bool:
+        """Whether the group's figures of the cycle are hidden (an open cycle hides them all)."""
+        return self.state(team_id, cycle_id) is not None
+
+    def state(self, team_id: int, cycle_id: int) -> str | None:
+        """None where the group's figures may be shown, else why they are not."""
+        found = self.cycles.get(cycle_id)
+        if found is None:
+            return NO_SURVEY
+        if not found.closed:
+            return OPEN
+        invited = found.invited.get(team_id, 0)
+        if invited == 0 and team_id not in found.respondents:
+            return NO_SURVEY
+        if team_id not in found.hidden:
+            return None
+        if 0 < invited < self.k:
+            return TOO_SMALL
+        if found.respondents.get(team_id, 0) < self.k:
+            return FEW
+        return COMPLEMENT
+
+
+def load_pattern(
+    session: Session,
+    *,
+    context: ReportContext,
+    cycle_ids: Collection[int],
+    team_ids: Collection[int] | None = None,
+) -> Pattern:
+    """The pattern of these cycles, for these groups (None: every group).
+
+    A stamped cycle's decision is read from participation's flags for the groups asked about;
+    any other cycle needs every group's count, and is decided here over the whole tree.
+    """
+    cycles = sorted(set(cycle_ids))
+    if not cycles:
+        return Pattern(context.k, {})
+    found_status = session.execute(select(Cycle.id, Cycle.status).where(Cycle.id.in_(cycles)))
+    status = {cycle_id: state for cycle_id, state in found_status}
+    stamped = context.stamped(session, cycles)
+    columns = (
+        Participation.team_id,
+        Participation.cycle_id,
+        Participation.invited,
+        Participation.responded,
+        Participation.hidden,
+    )
+    rows: list[Any] = []
+    if stamped:
+        query = select(*columns).where(Participation.cycle_id.in_(sorted(stamped)))
+        if team_ids is not None:
+            query = query.where(Participation.team_id.in_(sorted(team_ids)))
+        rows.extend(session.execute(query))
+    unstamped = [c for c in cycles if c not in stamped]
+    decided: dict[int, frozenset[int]] = {}
+    if unstamped:
+        found = list(session.execute(select(*columns).where(Participation.cycle_id.in_(unstamped))))
+        rows.extend(found)
+        decided = hidden_by_cell(
+            context.tree.parents, ((c, g, responded) for g, c, _, responded, _ in found), context.k
+        )
+    hidden: dict[int, set[int]] = {c: set() for c in cycles}
+    respondents: dict[int, dict[int, int]] = {c: {} for c in cycles}
+    invited: dict[int, dict[int, int]] = {c: {} for c in cycles}
+    for team, cycle, invited_n, responded, flag in rows:
+        respondents[cycle][team] = responded
+        invited[cycle][team] = invited_n
+        if (flag if cycle in stamped else team in decided.get(cycle, ())) or responded < context.k:
+            hidden[cycle].add(team)
+    return Pattern(
+        context.k,
+        {
+            c: _Cycle(
+                closed=status[c] == "closed",
+                hidden=frozenset(hidden[c]),
+                respondents=respondents[c],
+                invited=invited[c],
+            )
+            for c in cycles
+            if c in status
+        },
+    )
+
+
+def measure_hidden(
+    session: Session,
+    *,
+    context: ReportContext,
+    pattern: Pattern,
+    model: Any,
+    cell: Any,
+) -> Callable[[int, int, Any, bool], bool]:
+    """Whether a group's figure of one measure (a theme, an item) is hidden, given its stored
+    flag: hidden by the pattern, or because fewer than k of a visible group answered that
+    measure, with complementary hiding for it over the whole tree.
+
+    A stamped cycle's rows carry the decision in their flags; any other cycle is decided here
+    from every group's count of the measure, starting from the cycle's pattern.
+    """
+    cycles = sorted(pattern.cycles)
+    stamped = context.stamped(session, cycles)
+    unstamped = [c for c in cycles if c not in stamped]
+    decided: dict[Any, frozenset[int]] = {}
+    if unstamped:
+        found = session.execute(
+            select(model.team_id, model.cycle_id, model.n, cell).where(
+                model.cycle_id.in_(unstamped)
+            )
+        )
+        decided = hidden_by_cell(
+            context.tree.parents,
+            (((c, value), g, n) for g, c, n, value in found),
+            context.k,
+            seed=lambda key: pattern.cycles[key[0]].hidden,
+        )
+
+    def hidden(team_id: int, cycle_id: int, value: Any, stored: bool) -> bool:
+        if pattern.hidden(team_id, cycle_id):
+            return True
+        if cycle_id in stamped:
+            return bool(stored)
+        return team_id in decided.get((cycle_id, value), frozenset())
+
+    return hidden
+
+
+def measure_state(n: int | None, k: int) -> str:
+    """Why a measure of a group the pattern shows is hidden all the same."""
+    return FEW if n is None or n < k else COMPLEMENT
