@@ -11,4 +11,4 @@ COPY migrations ./migrations
 RUN pip install --no-cache-dir -e . && useradd --create-home pulse
 USER pulse
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "webapp.wsgi:app"]
+CMD ["gunicorn", "--config", "python:webapp.gunicorn_conf", "--bind", "0.0.0.0:8000", "webapp.wsgi:app"]

@@ -63,3 +63,14 @@ def test_app_services_wait_for_migrations() -> None:
     for name in ("web", "worker", "beat"):
         depends = services[name]["depends_on"]
         assert depends["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_every_gunicorn_uses_the_settings_that_keep_link_tokens_out_of_its_logs() -> None:
+    config = ["--config", "python:webapp.gunicorn_conf"]
+    web = _command(compose()["services"]["web"])
+    assert web[1:3] == config
+    cmd = next(
+        line for line in (ROOT / "Dockerfile").read_text().splitlines() if line.startswith("CMD")
+    )
+    assert yaml.safe_load(cmd.removeprefix("CMD"))[:3] == ["gunicorn", *config]
+    assert (ROOT / "webapp/gunicorn_conf.py").exists()

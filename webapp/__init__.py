@@ -9,7 +9,7 @@ from flask import Flask
 
 from dashboard import init_dashboard
 from pulse.config import Settings, limiter_storage_url
-from webapp import errors
+from webapp import errors, log_redaction
 from webapp.accounts import blueprint as accounts
 from webapp.admin import blueprint as admin
 from webapp.auth import blueprint as auth
@@ -56,6 +56,9 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Flask logs the URL of an unhandled error ("Exception on /s/<token> [POST]"), and
+    # werkzeug's development server logs every request line: neither keeps the link token.
+    log_redaction.install(app.logger, logging.getLogger("werkzeug"))
 
 
 def register_extensions(app: Flask) -> None:

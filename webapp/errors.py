@@ -8,6 +8,7 @@ from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from webapp.extensions import db
+from webapp.log_redaction import redact
 
 TITLES = {
     400: "That request could not be understood",
@@ -37,7 +38,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Any, int]:
-        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        app.logger.exception("unhandled error on %s %s", request.method, redact(request.path))
         db.session.rollback()
         return _render(
             InternalServerError("The problem has been logged. Please try again in a moment.")

@@ -39,6 +39,34 @@ def _stop(children: dict[str, subprocess.Popen[bytes]], timeout: float = 15.0) -
             process.wait()
 
 
+def gunicorn_command(
+    bind: str, workers: int, *, access_log: str = "-", error_log: str = "-"
+) -> list[str]:
+    """The web server `pulse run` starts: gunicorn with the access log on stdout by default.
+
+    The shared gunicorn settings (webapp/gunicorn_conf.py) keep answer-link tokens out of
+    the access and error logs.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:webapp.gunicorn_conf",
+        "--bind",
+        bind,
+        "--workers",
+        str(workers),
+        "--threads",
+        "4",
+        "--access-logfile",
+        access_log,
+        "--error-logfile",
+        error_log,
+        "webapp.wsgi:app",
+    ]
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -97,24 +125,7 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
             ],
             env,
         )
-        children["web"] = _spawn(
-            "web server",
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--bind",
-                f"{host}:{port}",
-                "--workers",
-                str(workers),
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-                "webapp.wsgi:app",
-            ],
-            env,
-        )
+        children["web"] = _spawn("web server", gunicorn_command(f"{host}:{port}", workers), env)
         click.secho(f"\nTeam Pulse is running at http://{host}:{port}/", fg="green", bold=True)
         if not no_demo:
             print_sign_ins()

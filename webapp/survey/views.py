@@ -41,6 +41,21 @@ def _answer_page_is_not_rate_limited() -> bool:
     return request.blueprint == blueprint.name
 
 
+@blueprint.after_app_request
+def _answer_page_is_neither_referred_nor_stored(response: WerkzeugResponse) -> WerkzeugResponse:
+    """Every response on the answer route (the page, a submit's redirect, an error page,
+    a 405) tells the browser not to send its URL, which holds the link token, as a Referer
+    to whatever it loads or links to, and not to keep a copy of the page in any cache.
+
+    Registered on the app, not the blueprint: a request the route refuses before reaching
+    the view (a wrong method) has no blueprint but still names the token in its URL.
+    """
+    if request.blueprint == blueprint.name or request.path.startswith("/s/"):
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 Page = str | tuple[str, int] | WerkzeugResponse
 
 
