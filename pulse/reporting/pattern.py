@@ -79,17 +79,9 @@ class Pattern:
     k: int
     cycles: dict[int, _Cycle]
 
-    def closed(self, cycle_id: int) -> bool:
-        found = self.cycles.get(cycle_id)
-        return found is not None and found.closed
-
     def respondents(self, team_id: int, cycle_id: int) -> int:
         found = self.cycles.get(cycle_id)
         return 0 if found is None else found.respondents.get(team_id, 0)
-
-    def invited(self, team_id: int, cycle_id: int) -> int:
-        found = self.cycles.get(cycle_id)
-        return 0 if found is None else found.invited.get(team_id, 0)
 
     def hidden(self, team_id: int, cycle_id: int) -> bool:
         """Whether the group's figures of the cycle are hidden (an open cycle hides them all)."""

@@ -154,8 +154,8 @@ def _theme_row(
     )
 
 
-# What a report reads of a stored aggregate: the figures it may show and what the "rest of
-# the organisation" needs to subtract. Whether it is shown is the cycle's pattern's to say.
+# What a report reads of a stored aggregate: the figures it may show, what the "rest of the
+# organisation" needs to subtract, and the stored flag of its measure (see measure_hidden).
 _SHOWN_FIGURES = (
     "team_id",
     "cycle_id",
