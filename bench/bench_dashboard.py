@@ -31,9 +31,9 @@ from pulse.db import make_engine, make_session_factory
 from pulse.instrument import THEMES
 from pulse.migrate import upgrade
 from pulse.people.service import create_user
-from pulse.reporting.compute import TeamTree
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.stamps import stamp_cycles
+from pulse.reporting.trees import CycleTrees
 from pulse.surveys.bank import sync_item_bank
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Item
@@ -137,8 +137,12 @@ def _seed(url: str) -> dict[str, Any]:
         session.execute(insert(Participation), participation)
         session.execute(insert(ItemAggregate), item_rows)
         # What an aggregation run does after writing: decide and stamp each cycle's suppression.
+        ids = [c.id for c in cycles]
         stamp_cycles(
-            session, cycle_ids=[c.id for c in cycles], threshold=5, tree=TeamTree.load(session)
+            session,
+            cycle_ids=ids,
+            ks=dict.fromkeys(ids, 5),
+            trees=CycleTrees.load(session, ids),
         )
         create_user(
             session, email="bench.admin@example.org", password="bench-password-123", role="admin"

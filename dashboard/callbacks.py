@@ -61,11 +61,11 @@ def render_overview(cycle_value: object) -> tuple[figures.Figure, html.Div, dict
         db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id], context=report
     )
     order = list(dict.fromkeys(row.team_id for row in rows))
-    share = {row.team_id: panels.took_part(row) for row in taking_part}
+    share = {row.team_id: panels.took_part_share(row) for row in taking_part}
     labels = {}
     for row in rows:
         pct = share.get(row.team_id)
-        suffix = f" · {pct:.0f}% took part" if pct is not None else ""
+        suffix = f" · {pct} took part" if pct is not None else ""
         labels[row.team_id] = f"{row.team}{suffix}"
     figure = figures.overview_heatmap(rows, labels, order, viewer.k)
     rows_by_label = {label: team_id for team_id, label in labels.items()}

@@ -73,10 +73,11 @@ def _fmt(values: np.ndarray, pattern: str) -> np.ndarray:
 def overview_heatmap(
     rows: Sequence[Any], team_labels: dict[int, str], team_order: Sequence[int], k: int
 ) -> Figure:
-    """Teams × themes for one cycle: colour = score, text = mean and 95% interval."""
+    """Teams × themes for one cycle: colour = score, text = mean and 95% interval, or where a
+    figure is hidden the honest reason the reports give (pulse.reporting.pattern.state_text);
+    a cell with no row at all had no survey."""
     if not team_order:
         return empty_figure("No results for your teams yet.")
-    reason = f"fewer than {k} responses"
     position = {team_id: i for i, team_id in enumerate(team_order)}
     theme_pos = {theme: j for j, theme in enumerate(THEMES)}
     shape = (len(team_order), len(THEMES))
@@ -84,8 +85,9 @@ def overview_heatmap(
     low = np.full(shape, np.nan)
     high = np.full(shape, np.nan)
     change = np.full(shape, "", dtype=object)
+    reason = np.full(shape, "no survey", dtype=object)
     if rows:
-        cols = columns(rows, "team_id", "theme", "mean", "ci_low", "ci_high", "change")
+        cols = columns(rows, "team_id", "theme", "mean", "ci_low", "ci_high", "change", "reason")
         keep = np.array([t in position for t in cols["team_id"]], dtype=bool)
         ti = np.array([position.get(t, 0) for t in cols["team_id"]], dtype=int)[keep]
         hi = np.array([theme_pos.get(t, 0) for t in cols["theme"]], dtype=int)[keep]
@@ -93,6 +95,8 @@ def overview_heatmap(
         low[ti, hi] = cols["ci_low"][keep]
         high[ti, hi] = cols["ci_high"][keep]
         change[ti, hi] = np.where(cols["change"][keep] == None, "", cols["change"][keep])  # noqa: E711
+        given = cols["reason"][keep]
+        reason[ti, hi] = np.where(given == None, f"fewer than {k} responses", given)  # noqa: E711
     marks = np.where(change == "up", " ▲", np.where(change == "down", " ▼", ""))
     shown = ~np.isnan(z)
     text = np.where(
@@ -104,7 +108,7 @@ def overview_heatmap(
         + "–"
         + _fmt(high, "%.1f")
         + ")",
-        reason,
+        "",
     )
     hover_change = np.where(
         change == "up",
@@ -152,6 +156,21 @@ def overview_heatmap(
                 },
             }
         )
+    # Hidden cells carry their reason as a text trace of their own: a heatmap draws nothing,
+    # not even its rows, where every value is missing (an open cycle hides them all).
+    rows_at, cols_at = np.nonzero(~shown)
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "text",
+            "x": cols_at.tolist(),
+            "y": [y[r] for r in rows_at.tolist()],
+            "text": [str(reason[r, c]) for r, c in zip(rows_at, cols_at, strict=True)],
+            "textfont": {"color": "#333333"},
+            "showlegend": False,
+            "hovertemplate": "%{y}<br>%{text}<extra></extra>",
+        }
+    )
     layout = dict(
         font=FONT,
         height=max(260, 90 + 56 * len(team_order)),
@@ -421,7 +440,11 @@ def item_distribution(items: Sequence[Any], k: int) -> Figure:
             "y": np.array(labels, dtype=object)[hidden],
             "x": np.full(int(hidden.sum()), 50),
             "mode": "text",
-            "text": f"fewer than {k} responses",
+            "text": [
+                i.reason or f"fewer than {k} responses"
+                for i, h in zip(items, hidden, strict=True)
+                if h
+            ],
             "showlegend": False,
             "hoverinfo": "skip",
         }

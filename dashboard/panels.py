@@ -48,6 +48,22 @@ def _table(table_id: str, columns: dict[str, str], rows: list[dict[str, str]], *
     )
 
 
+def took_part_share(row: Any) -> str | None:
+    """A rate as leaders read it ("73%"; while the cycle is open its coarse step, "at least
+    50%" or "under 10%"), or None where it is not shown."""
+    share = took_part(row)
+    if share is None:
+        return None
+    if row.state == "open":
+        return "under 10%" if share == 0 else f"at least {_pct(share)}"
+    return _pct(share)
+
+
+def _took_part_text(row: Any, hidden: str) -> str:
+    """A rate, or why it is not shown."""
+    return took_part_share(row) or str(row.reason or hidden)
+
+
 def participation_table(rows: Sequence[Any], k: int) -> Any:
     """Who took part, per team; an organisation-wide view has hundreds of teams."""
     if not rows:
@@ -59,7 +75,7 @@ def participation_table(rows: Sequence[Any], k: int) -> Any:
         [
             {
                 "team": row.team,
-                "took_part": hidden if took_part(row) is None else _pct(took_part(row)),
+                "took_part": _took_part_text(row, hidden),
             }
             for row in rows
         ],
@@ -77,7 +93,7 @@ def favourable_table(items: Sequence[Any], k: int) -> Any:
             {
                 "theme": THEME_LABELS.get(item.theme, item.theme),
                 "item": item.wording,
-                "agree": f"fewer than {k} responses"
+                "agree": (item.reason or f"fewer than {k} responses")
                 if item.suppressed or item.top2_pct is None
                 else _pct(item.top2_pct),
             }

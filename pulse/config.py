@@ -56,6 +56,9 @@ class Settings:
     threshold: int
     dev_outbox: bool
     db_pool_size: int = 10
+    # Defaults for the other kinds of confidentiality threshold; admins can change all three.
+    threshold_participation: int = 5
+    threshold_comments: int = 7
 
     @property
     def production(self) -> bool:
@@ -65,6 +68,7 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read and validate settings; raise ConfigError with a readable reason."""
         env = os.environ if env is None else env
+        threshold = _int(env, "PULSE_THRESHOLD", 5)
         settings = cls(
             env=env.get("PULSE_ENV", "development").strip() or "development",
             database_url=env.get("PULSE_DATABASE_URL", "") or DEFAULT_DATABASE_URL,
@@ -78,9 +82,13 @@ class Settings:
             smtp_user=env.get("PULSE_SMTP_USER", ""),
             smtp_password=env.get("PULSE_SMTP_PASSWORD", ""),
             smtp_tls=(env.get("PULSE_SMTP_TLS", "") or "starttls").strip().lower(),
-            threshold=_int(env, "PULSE_THRESHOLD", 5),
+            threshold=threshold,
             dev_outbox=_flag(env.get("PULSE_DEV_OUTBOX"), default=True),
             db_pool_size=_int(env, "PULSE_DB_POOL_SIZE", 10),
+            threshold_participation=_int(env, "PULSE_THRESHOLD_PARTICIPATION", 5),
+            # Unset, the comments threshold follows a raised PULSE_THRESHOLD rather than
+            # refusing to start: comments are never shown from fewer answers than scores.
+            threshold_comments=_int(env, "PULSE_THRESHOLD_COMMENTS", max(7, threshold)),
         )
         settings.validate()
         return settings
@@ -111,6 +119,21 @@ class Settings:
             )
         if not 3 <= self.threshold <= 10:
             raise ConfigError(f"PULSE_THRESHOLD must be between 3 and 10, got {self.threshold}")
+        if not 3 <= self.threshold_participation <= 10:
+            raise ConfigError(
+                "PULSE_THRESHOLD_PARTICIPATION must be between 3 and 10, "
+                f"got {self.threshold_participation}"
+            )
+        if not 3 <= self.threshold_comments <= 10:
+            raise ConfigError(
+                f"PULSE_THRESHOLD_COMMENTS must be between 3 and 10, got {self.threshold_comments}"
+            )
+        if self.threshold_comments < self.threshold:
+            raise ConfigError(
+                f"PULSE_THRESHOLD_COMMENTS ({self.threshold_comments}) must be at least "
+                f"PULSE_THRESHOLD ({self.threshold}): comments are never shown from fewer "
+                "answers than scores"
+            )
         if not 1 <= self.db_pool_size <= 100:
             raise ConfigError(
                 f"PULSE_DB_POOL_SIZE must be between 1 and 100, got {self.db_pool_size}"

@@ -8,8 +8,10 @@ from typing import Any
 
 from celery import current_app as current_celery
 from celery import shared_task
+from flask import current_app
 
 from pulse.db import utcnow
+from pulse.organisation.service import configured_defaults
 from pulse.surveys.scheduler import tick as run_tick
 from webapp.extensions import db
 
@@ -26,7 +28,8 @@ def tick(now: str | None = None) -> dict[str, Any]:
     or invitations that are not committed yet.
     """
     at = datetime.fromisoformat(now) if now else utcnow()
-    report = run_tick(db.session, now=at)
+    defaults = configured_defaults(current_app.config["PULSE"])
+    report = run_tick(db.session, now=at, defaults=defaults)
     db.session.commit()
     for cycle_id in report.sending_cycle_ids:
         current_celery.send_task("worker.delivery.send_invitations", args=[cycle_id])

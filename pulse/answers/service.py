@@ -21,6 +21,8 @@ from pulse.delivery.emails import Choice, choices_for, closes_label
 from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.tokens import looks_like_token, revision_key, token_hash
 from pulse.instrument import COMMENT_PROMPT, DONT_KNOW_LABEL
+from pulse.organisation.service import DEFAULT_THRESHOLDS, Thresholds, thresholds
+from pulse.surveys.cycles import cycle_thresholds
 from pulse.surveys.models import Cycle, Schedule
 
 DONT_KNOW = "dk"
@@ -97,6 +99,8 @@ class Survey:
     closes_label: str
     items: list[SurveyItem]
     actions: list[SurveyAction]
+    # The cycle's thresholds in force, stated on the page before anyone answers.
+    thresholds: Thresholds
     answered: bool = False
     previous: dict[int, str] = field(default_factory=dict)
     previous_comment: str = ""
@@ -148,7 +152,7 @@ def actions_since_last_pulse(session: Session, *, cycle: Cycle, team_id: int) ->
     )
 
 
-def _survey(session: Session, invitation: Invitation, cycle: Cycle) -> Survey:
+def _survey(session: Session, invitation: Invitation, cycle: Cycle, defaults: Thresholds) -> Survey:
     items = [
         SurveyItem(
             item_id=ci.item_id,
@@ -164,6 +168,12 @@ def _survey(session: Session, invitation: Invitation, cycle: Cycle) -> Survey:
         for a in actions_since_last_pulse(session, cycle=cycle, team_id=invitation.team_id)
     ]
     schedule = session.get(Schedule, cycle.schedule_id) if cycle.schedule_id else None
+    current = thresholds(
+        session,
+        default=defaults.scores,
+        default_participation=defaults.participation,
+        default_comments=defaults.comments,
+    )
     return Survey(
         cycle_id=cycle.id,
         team_id=invitation.team_id,
@@ -172,14 +182,26 @@ def _survey(session: Session, invitation: Invitation, cycle: Cycle) -> Survey:
         closes_label=closes_label(cycle.closes_at, schedule.timezone if schedule else "UTC"),
         items=items,
         actions=actions,
+        thresholds=cycle_thresholds(cycle, current),
         answered=invitation.answered,
     )
 
 
-def open_survey(session: Session, *, token: str, secret: str, now: datetime) -> Survey:
-    """The survey behind a link, with earlier answers when revising; reads only."""
+def open_survey(
+    session: Session,
+    *,
+    token: str,
+    secret: str,
+    now: datetime,
+    defaults: Thresholds = DEFAULT_THRESHOLDS,
+) -> Survey:
+    """The survey behind a link, with earlier answers when revising; reads only.
+
+    `defaults` are the configured thresholds (PULSE_THRESHOLD*) for any kind the organisation
+    never set: the page states the cycle's thresholds before anyone answers.
+    """
     invitation, cycle = _invitation_for(session, token=token, now=now)
-    survey = _survey(session, invitation, cycle)
+    survey = _survey(session, invitation, cycle, defaults)
     response = session.scalar(
         select(Response).where(Response.revision_key == revision_key(secret, token))
     )

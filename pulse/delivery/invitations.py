@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 
 from pulse.delivery.models import Invitation
 from pulse.people.models import Person
+from pulse.reporting.dirty import mark_dirty
+from pulse.reporting.trees import snapshot_tree
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Membership, Team
 from pulse.teams.service import subtree_ids
@@ -17,7 +19,12 @@ from pulse.teams.service import subtree_ids
 def create_invitations(
     session: Session, *, cycle: Cycle, target_team_ids: set[int], on: date
 ) -> int:
-    """Invite every active current member of the targeted subtrees once; returns how many new."""
+    """Invite every active current member of the targeted subtrees once; returns how many new.
+
+    The cycle's snapshot of the team tree is taken (or, for teams created since, extended)
+    first: every figure of the cycle is computed on it (pulse.reporting.trees).
+    """
+    snapshot_tree(session, cycle_id=cycle.id)
     teams = subtree_ids(session, team_ids=target_team_ids)
     members = session.execute(
         select(Membership.person_id, Membership.team_id)
@@ -36,11 +43,17 @@ def create_invitations(
         session.scalars(select(Invitation.person_id).where(Invitation.cycle_id == cycle.id))
     )
     created = 0
+    invited_teams: set[int] = set()
     for person_id, team_id in members:
         if person_id in already:
             continue  # a person in two teams is invited once, under the first membership
         session.add(Invitation(cycle_id=cycle.id, person_id=person_id, team_id=team_id))
         already.add(person_id)
+        invited_teams.add(team_id)
         created += 1
     session.flush()
+    # Participation counts exist from the start: a team's row must not first appear with
+    # its first answer, which would show that answer as a step of its own.
+    for team_id in sorted(invited_teams):
+        mark_dirty(session, team_id=team_id, cycle_id=cycle.id)
     return created

@@ -1,12 +1,14 @@
 """Turning answers into stored aggregates: incremental, per cycle at close, or everything.
 
 Stored aggregates keep full precision and the real n of every group, small ones included.
-Whatever cycles a run writes, it decides their suppression over the whole team tree at the
-threshold in force (pulse.reporting.stamps) and stamps them, in the same transaction and
+Every cycle is rolled up on its own team tree, the snapshot taken when it opened
+(pulse.reporting.trees). Whatever cycles a run writes, it decides their suppression over that
+whole tree at the cycle's threshold (pulse.reporting.thresholds, pulse.reporting.stamps) and
+stamps them, in the same transaction and
 under the same lock: from the figures it holds when it writes whole cycles (a rebuild, a
 finalisation, a run with every group of the cycle due), from the stored rows otherwise.
-pulse.reporting.queries trusts those flags only while the stamp matches the k in force and
-the tree, and decides on the read otherwise, so changing k takes effect on the next read.
+pulse.reporting.queries trusts those flags only while the stamp matches the cycle's k and
+tree, and decides on the read otherwise, so raising k takes effect on the next read.
 Change flags are decided at finalisation with the k then in force
 (n ≥ k in both cycles); after changing k, `pulse aggregate --all` recomputes them, and a read
 never shows a flag on a row it hides or against an earlier row it hides.
@@ -34,15 +36,18 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from pulse.confidentiality import validate_threshold
+from pulse.confidentiality import MAX_THRESHOLD, validate_threshold
 from pulse.db import utcnow
 from pulse.instrument import THEMES
 from pulse.reporting import compute
 from pulse.reporting.change import FlagColumns, flag_changes
+from pulse.reporting.fast import fetch_answers, run_sql
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.stamps import stamp_cycles, stamp_decided
 from pulse.reporting.store import clean, upsert
 from pulse.reporting.suppression import hidden_rows
+from pulse.reporting.thresholds import cycle_thresholds
+from pulse.reporting.trees import CycleTrees
 from pulse.surveys.models import Cycle
 
 Progress = Callable[[int], None]
@@ -79,23 +84,29 @@ _ROWS_PER_SLICE = 50_000
 
 @dataclass(frozen=True)
 class _Computed:
-    tree: compute.TeamTree
+    tree: CycleTrees
+    # Each cycle's threshold for scores: locked when it opened, raised by later settings.
+    ks: dict[int, int]
     asked: dict[tuple[int, str], list[int]]
     themes: compute.ThemeStats
     items: compute.ItemStats
     participation: compute.ParticipationStats
 
 
-def _compute(session: Session, cycle_ids: Collection[int] | None) -> _Computed:
-    tree = compute.TeamTree.load(session)
+def _compute(session: Session, cycle_ids: Collection[int] | None, k: int) -> _Computed:
+    tree = CycleTrees.load(session, cycle_ids)
+    if cycle_ids is None:
+        cycle_ids = [cycle_id for (cycle_id,) in run_sql(session, "SELECT id FROM cycles")]
+    ks = cycle_thresholds(session, cycle_ids, current=k)
     asked = compute.asked_items(session, cycle_ids=cycle_ids)
     # One pass over the answers feeds both the person scores and the item distributions.
-    answers = compute.fetch_answers(session, cycle_ids=cycle_ids)
+    answers = fetch_answers(session, cycle_ids=cycle_ids)
     scores = compute.scores_from_answers(answers, compute.ItemTable.load(session), asked)
     items = compute.items_from_answers(answers, tree)
     del answers
     return _Computed(
         tree=tree,
+        ks=ks,
         asked=asked,
         themes=compute.theme_stats(scores, tree),
         items=items,
@@ -106,7 +117,7 @@ def _compute(session: Session, cycle_ids: Collection[int] | None) -> _Computed:
 def _lock_cycle(session: Session, cycle_id: int) -> bool | None:
     """Lock one cycle as _lock_cycles does; whether it is finalised (None: no such cycle)."""
     # The column itself, tested here: SQLite 3.40 can return a wrong `IS NOT NULL` there.
-    found = compute.run_sql(
+    found = run_sql(
         session, "UPDATE cycles SET status = status WHERE id = ? RETURNING finalised_at", [cycle_id]
     )
     return found[0][0] is not None if found else None
@@ -136,7 +147,29 @@ class _Hidden:
     participation: Any
 
 
-def _decide_hidden(data: _Computed, k: int) -> _Hidden:
+def _k_rows(data: _Computed, cycles: Any) -> Any:
+    """Each row's threshold: that of its cycle."""
+    if len(cycles) == 0:
+        return np.empty(0, dtype=np.int64)
+    # A cycle without a known threshold is held to the strictest one.
+    known = np.full(int(cycles.max()) + 1, MAX_THRESHOLD, dtype=np.int64)
+    for cycle_id, k in data.ks.items():
+        if cycle_id < len(known):
+            known[cycle_id] = k
+    return known[cycles]
+
+
+def _by_frame(data: _Computed, cycles: Any, decide: Callable[[Any, Any, int], Any]) -> Any:
+    """Run `decide(rows, parents, k)` for the rows of each group of cycles sharing a tree and
+    a threshold, and gather its per-row answers in row order."""
+    hidden = np.zeros(len(cycles), dtype=np.bool_)
+    for tree, k, part in data.tree.partition(np.unique(cycles).tolist(), data.ks):
+        rows = np.flatnonzero(np.isin(cycles, part))
+        hidden[rows] = decide(rows, tree.parents, k)
+    return hidden
+
+
+def _decide_hidden(data: _Computed) -> _Hidden:
     """The cycles' one hiding pattern, from this run's figures: they are the whole of its cycles.
 
     Decided once per cycle from each group's respondents (pulse.reporting.pattern) and
@@ -144,25 +177,40 @@ def _decide_hidden(data: _Computed, k: int) -> _Hidden:
     than k of a visible group answered is hidden on top, with complementary hiding for it.
     """
     t, s, p = data.themes, data.items, data.participation
-    parents = data.tree.parents
-    participation = hidden_rows(parents, cells=p.cycle, groups=p.group, n=p.responded, k=k)
-    items = int(s.item.max()) + 1 if len(s) else 1
-    return _Hidden(
-        themes=hidden_rows(
-            parents,
-            cells=t.cycle * len(THEMES) + t.theme,
-            groups=t.group,
-            n=t.n,
-            k=k,
-            seed=_in_pattern(t.cycle, t.group, p, participation),
+    participation = _by_frame(
+        data,
+        p.cycle,
+        lambda rows, parents, k: hidden_rows(
+            parents, cells=p.cycle[rows], groups=p.group[rows], n=p.responded[rows], k=k
         ),
-        items=hidden_rows(
-            parents,
-            cells=s.cycle * items + s.item,
-            groups=s.group,
-            n=s.n,
-            k=k,
-            seed=_in_pattern(s.cycle, s.group, p, participation),
+    )
+    items = int(s.item.max()) + 1 if len(s) else 1
+    theme_seed = _in_pattern(t.cycle, t.group, p, participation)
+    item_seed = _in_pattern(s.cycle, s.group, p, participation)
+    return _Hidden(
+        themes=_by_frame(
+            data,
+            t.cycle,
+            lambda rows, parents, k: hidden_rows(
+                parents,
+                cells=t.cycle[rows] * len(THEMES) + t.theme[rows],
+                groups=t.group[rows],
+                n=t.n[rows],
+                k=k,
+                seed=theme_seed[rows],
+            ),
+        ),
+        items=_by_frame(
+            data,
+            s.cycle,
+            lambda rows, parents, k: hidden_rows(
+                parents,
+                cells=s.cycle[rows] * items + s.item[rows],
+                groups=s.group[rows],
+                n=s.n[rows],
+                k=k,
+                seed=item_seed[rows],
+            ),
         ),
         participation=participation,
     )
@@ -177,7 +225,7 @@ def _in_pattern(cycles: Any, groups: Any, p: Any, hidden: Any) -> Any:
 
 
 def _theme_columns(
-    data: _Computed, rows: Any, k: int, flags: FlagColumns, final: set[int]
+    data: _Computed, rows: Any, flags: FlagColumns, final: set[int]
 ) -> dict[str, list[Any]]:
     t = data.themes
     cycles, themes = t.cycle[rows].tolist(), t.theme[rows].tolist()
@@ -194,7 +242,7 @@ def _theme_columns(
     for name in _THEME_FIGURES[:-2]:
         columns[name] = clean(getattr(t, name)[rows])
     columns["item_set"] = [item_sets[key] for key in zip(cycles, themes, strict=True)]
-    columns["suppressed"] = (t.n[rows] < k).tolist()
+    columns["suppressed"] = (t.n[rows] < _k_rows(data, t.cycle[rows])).tolist()
     columns["change"] = [flags.direction[row] for row in rows.tolist()]
     columns["change_p"] = clean(flags.p[rows])
     columns["delta"] = clean(flags.delta[rows])
@@ -202,7 +250,7 @@ def _theme_columns(
     return columns
 
 
-def _item_columns(data: _Computed, rows: Any, k: int) -> dict[str, list[Any]]:
+def _item_columns(data: _Computed, rows: Any) -> dict[str, list[Any]]:
     s = data.items
     counts = s.counts[rows]
     n = counts.sum(axis=1)
@@ -220,7 +268,7 @@ def _item_columns(data: _Computed, rows: Any, k: int) -> dict[str, list[Any]]:
         # Formatted column-wise: a list per row would be a hundred thousand small objects.
         "distribution": list(map(_DISTRIBUTION.format, *counts.T.tolist())),
         "top2_pct": clean(top2),
-        "suppressed": (n < k).tolist(),
+        "suppressed": (n < _k_rows(data, s.cycle[rows])).tolist(),
     }
 
 
@@ -246,16 +294,20 @@ def _write(
     *,
     cycle_ids: list[int],
     scope: set[int] | None,
-    k: int,
     final: set[int],
     now: datetime,
     progress: Progress | None = None,
 ) -> None:
     """Upsert the computed rows of `scope` (None: every group) and drop rows gone stale."""
     t, s, p = data.themes, data.items, data.participation
-    flags = flag_changes(session, t, k=k, cycle_ids=final)
+    # A flag is tested only where both sides reach the strictest threshold of the cycles
+    # flagged; a read never shows one on a hidden row or against one.
+    flag_k = max(
+        (data.ks[c] for c in final if c in data.ks), default=min(data.ks.values(), default=3)
+    )
+    flags = flag_changes(session, t, k=flag_k, cycle_ids=final)
     # Written whole, the cycles will hold exactly these rows: their flags are decided here.
-    hidden = _decide_hidden(data, k) if scope is None else None
+    hidden = _decide_hidden(data) if scope is None else None
     untimed = ("suppressed",) if hidden is not None else ()
     for part in _slices(cycle_ids, s.cycle):
         # The rows written are all there is for this part: any other stored row in it has
@@ -264,7 +316,7 @@ def _write(
         if scope is not None:
             within["team_id"] = scope
         rows = _select(t.group, t.cycle, scope, part)
-        columns = _theme_columns(data, rows, k, flags, final)
+        columns = _theme_columns(data, rows, flags, final)
         if hidden is not None:
             columns["suppressed"] = hidden.themes[rows].tolist()
         upsert(
@@ -279,7 +331,7 @@ def _write(
             untimed=untimed,
         )
         rows = _select(s.group, s.cycle, scope, part)
-        columns = _item_columns(data, rows, k)
+        columns = _item_columns(data, rows)
         if hidden is not None:
             columns["suppressed"] = hidden.items[rows].tolist()
         upsert(
@@ -314,9 +366,9 @@ def _write(
         if progress:
             progress(len(part))
     if hidden is not None:
-        stamp_decided(session, cycle_ids=cycle_ids, threshold=k, tree=data.tree)
+        stamp_decided(session, cycle_ids=cycle_ids, ks=data.ks, trees=data.tree)
     else:
-        stamp_cycles(session, cycle_ids=cycle_ids, threshold=k, tree=data.tree)
+        stamp_cycles(session, cycle_ids=cycle_ids, ks=data.ks, trees=data.tree)
 
 
 def _groups(data: _Computed) -> set[int]:
@@ -328,10 +380,10 @@ def _groups(data: _Computed) -> set[int]:
 def _aggregate_cycle(
     session: Session, *, cycle_id: int, teams: set[int], k: int, finalised: bool
 ) -> None:
-    data = _compute(session, [cycle_id])
+    data = _compute(session, [cycle_id], k)
     due: set[int] = set()
     for team in teams:
-        due.update(data.tree.chain(team))
+        due.update(data.tree.of(cycle_id).chain(team))
     # Every group with figures in the cycle is due: write the cycle whole, as finalising does.
     # Stored rows of any other group have no answers behind them and go, as they would then.
     _write(
@@ -339,7 +391,6 @@ def _aggregate_cycle(
         data,
         cycle_ids=[cycle_id],
         scope=None if due.issuperset(_groups(data)) else due,
-        k=k,
         final={cycle_id} if finalised else set(),
         now=utcnow(),
     )
@@ -360,7 +411,7 @@ def aggregate_dirty(session: Session, *, threshold: int) -> int:
     k = validate_threshold(threshold)
     # Deleting first claims the marks: a concurrent run cannot take the same ones, and a
     # submit committing after this point marks its team again for the next run.
-    claimed = compute.run_sql(session, "DELETE FROM dirty_team_cycles RETURNING team_id, cycle_id")
+    claimed = run_sql(session, "DELETE FROM dirty_team_cycles RETURNING team_id, cycle_id")
     by_cycle: dict[int, set[int]] = {}
     for team_id, cycle_id in claimed:
         by_cycle.setdefault(cycle_id, set()).add(team_id)
@@ -385,8 +436,8 @@ def finalise_cycle(session: Session, *, cycle_id: int, threshold: int) -> None:
         raise ValueError("a cycle can only be finalised once it has closed")
     _lock_cycles(session, [cycle_id])
     session.execute(delete(DirtyTeamCycle).where(DirtyTeamCycle.cycle_id == cycle_id))
-    data = _compute(session, [cycle_id])
-    _write(session, data, cycle_ids=[cycle_id], scope=None, k=k, final={cycle_id}, now=utcnow())
+    data = _compute(session, [cycle_id], k)
+    _write(session, data, cycle_ids=[cycle_id], scope=None, final={cycle_id}, now=utcnow())
     cycle.finalised_at = cycle.finalised_at or utcnow()
     session.flush()
 
@@ -402,7 +453,7 @@ def rebuild_all(session: Session, *, threshold: int, progress: Progress | None =
     _lock_cycles(session, None)
     session.execute(delete(DirtyTeamCycle))
     cycles = list(session.execute(select(Cycle.id, Cycle.status).order_by(Cycle.opens_at)))
-    data = _compute(session, None)
+    data = _compute(session, None, k)
     if progress:
         progress(1)
     closed = {cycle_id for cycle_id, status in cycles if status != "open"}
@@ -412,7 +463,6 @@ def rebuild_all(session: Session, *, threshold: int, progress: Progress | None =
         data,
         cycle_ids=[cycle_id for cycle_id, _ in cycles],
         scope=None,
-        k=k,
         final=closed,
         now=now,
         progress=progress,

@@ -24,9 +24,8 @@ from pulse.reporting.compute import (
     FloatArray,
     IntArray,
     ThemeStats,
-    marks,
-    run_sql,
 )
+from pulse.reporting.fast import marks, run_sql
 from pulse.scoring import change_flags_from_arrays
 
 

@@ -1,4 +1,4 @@
-"""What the queries of one report share: the threshold, the tree and names, stamp checks."""
+"""What the queries of one report share: each cycle's tree and thresholds, names, stamp checks."""
 
 from __future__ import annotations
 
@@ -9,36 +9,86 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from pulse.confidentiality import validate_threshold
-from pulse.reporting.compute import TeamTree, marks, run_sql
-from pulse.reporting.stamps import tree_key
+from pulse.organisation.service import thresholds
+from pulse.reporting.fast import marks, run_sql
+from pulse.reporting.thresholds import cycle_thresholds
+from pulse.reporting.trees import CycleTrees, TeamTree
 
 
 @dataclass
 class ReportContext:
     """Read once per report (a dashboard callback, an export) and handed to each query.
 
-    A report asks several queries about the same cycles; they then share one read of the
-    tree and one look at the cycles' suppression stamps. Make a new one for every report, so
-    nothing outlives the request that read it.
+    A report asks several queries about the same cycles; they then share one read of each
+    cycle's tree (its snapshot, pulse.reporting.trees) and thresholds (locked when it opened,
+    pulse.reporting.thresholds) and one look at the cycles' suppression stamps. `k` is the
+    scores threshold in force now; a cycle is reported at its own (`k_of`). Make a new context
+    for every report, so nothing outlives the request that read it.
     """
 
     k: int
-    tree: TeamTree
-    key: str
+    trees: CycleTrees
     _names: dict[int, tuple[str, int | None]] | None = field(default=None, repr=False)
+    _ks: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
+    _settings: dict[str, int] = field(default_factory=dict, repr=False)
     _stamped: dict[int, bool] = field(default_factory=dict, repr=False)
+    _names_in: dict[int, dict[int, tuple[str, int | None]]] = field(
+        default_factory=dict, repr=False
+    )
     # When each cycle asked about so far opened (filled by the queries).
     opened: dict[int, datetime] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, session: Session, *, threshold: int) -> ReportContext:
-        """The tree and threshold as they are now (names are read when first asked for)."""
+    def load(
+        cls,
+        session: Session,
+        *,
+        threshold: int,
+        participation: int | None = None,
+        comments: int | None = None,
+    ) -> ReportContext:
+        """The settings in force now; trees and thresholds are read per cycle when needed.
+
+        The participation and comments thresholds default to the organisation's settings.
+        """
         k = validate_threshold(threshold)
-        tree = TeamTree.load(session)
-        return cls(k=k, tree=tree, key=tree_key(tree.parents))
+        context = cls(k=k, trees=CycleTrees(TeamTree.load(session)))
+        settings = _org_thresholds(session, scores=k)
+        if participation is not None:
+            settings["participation"] = validate_threshold(participation)
+        if comments is not None:
+            settings["comments"] = validate_threshold(comments)
+        context._settings = {"scores": k, **settings}
+        return context
+
+    def need(self, session: Session, cycle_ids: Collection[int]) -> None:
+        """Read the trees and thresholds of these cycles not read yet."""
+        self.trees.need(session, cycle_ids)
+        for kind, current in self._settings.items():
+            known = self._ks.setdefault(kind, {})
+            missing = [c for c in cycle_ids if c not in known]
+            if missing:
+                known.update(cycle_thresholds(session, missing, current=current, kind=kind))
+
+    def tree(self, session: Session, cycle_id: int) -> TeamTree:
+        """The tree the cycle is reported on."""
+        self.need(session, [cycle_id])
+        return self.trees.of(cycle_id)
+
+    def k_of(self, session: Session, cycle_id: int, kind: str = "scores") -> int:
+        """The cycle's threshold of this kind (the setting in force for an unknown cycle)."""
+        self.need(session, [cycle_id])
+        return self._ks[kind].get(cycle_id, self._settings[kind])
+
+    def ks(
+        self, session: Session, cycle_ids: Collection[int], kind: str = "scores"
+    ) -> dict[int, int]:
+        """k_of for each of these cycles."""
+        self.need(session, cycle_ids)
+        return {c: self._ks[kind].get(c, self._settings[kind]) for c in cycle_ids}
 
     def names(self, session: Session) -> dict[int, tuple[str, int | None]]:
-        """Every group's name and parent, read once per report."""
+        """Every group's name and parent as they are now, read once per report."""
         if self._names is None:
             self._names = {
                 team_id: (name, parent)
@@ -48,20 +98,41 @@ class ReportContext:
             }
         return self._names
 
+    def names_in(self, session: Session, cycle_id: int) -> dict[int, tuple[str, int | None]]:
+        """Every group's name and parent as they stood in the cycle's snapshot (a group it
+        lacks as it is now): a renamed or moved team keeps its old name and place there."""
+        known = self._names_in.get(cycle_id)
+        if known is not None:
+            return known
+        self.need(session, [cycle_id])
+        tree, then = self.trees.of(cycle_id), self.trees.names(cycle_id)
+        found = self._names_in[cycle_id] = {
+            team_id: (then.get(team_id, name), tree.parents.get(team_id, parent))
+            for team_id, (name, parent) in self.names(session).items()
+        } | {
+            team_id: (name, tree.parents.get(team_id))
+            for team_id, name in then.items()
+            if team_id not in self.names(session)
+        }
+        return found
+
     def stamped(self, session: Session, cycle_ids: Collection[int]) -> set[int]:
-        """The cycles among these whose stored flags hold for this k and this tree."""
+        """The cycles among these whose stored flags hold for their k and their tree."""
         unknown = sorted({c for c in cycle_ids if c not in self._stamped})
         if unknown:
+            ks = self.ks(session, unknown)
             found = {
-                cycle_id
-                for (cycle_id,) in run_sql(
+                cycle_id: (threshold, key)
+                for cycle_id, threshold, key in run_sql(
                     session,
-                    f"SELECT cycle_id FROM suppression_stamps WHERE cycle_id IN "
-                    f"({marks(len(unknown))}) AND threshold = ? AND tree_key = ?",
-                    [*unknown, self.k, self.key],
+                    "SELECT cycle_id, threshold, tree_key FROM suppression_stamps "
+                    f"WHERE cycle_id IN ({marks(len(unknown))})",
+                    unknown,
                 )
             }
-            self._stamped.update((c, c in found) for c in unknown)
+            self._stamped.update(
+                (c, found.get(c) == (ks[c], self.trees.of(c).key)) for c in unknown
+            )
         return {c for c in cycle_ids if self._stamped[c]}
 
     def check(self, threshold: int) -> int:
@@ -70,6 +141,13 @@ class ReportContext:
         if k != self.k:
             raise ValueError(f"this report was read at k = {self.k}, not {k}")
         return k
+
+
+def _org_thresholds(session: Session, *, scores: int) -> dict[str, int]:
+    """The participation and comments thresholds in the organisation's settings."""
+    found = thresholds(session, default=scores)
+    # Comments are never shown from fewer people than scores are.
+    return {"participation": found.participation, "comments": max(found.comments, scores)}
 
 
 def report_context(

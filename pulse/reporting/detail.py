@@ -61,7 +61,7 @@ def item_rows(
     for agg in found:
         state = pattern.state(agg.team_id, agg.cycle_id)
         if state is None and hidden(agg.team_id, agg.cycle_id, agg.item_id, agg.suppressed):
-            state = measure_state(agg.n, context.k)
+            state = measure_state(agg.n, pattern.k(agg.cycle_id))
         shown = state is None
         distribution = agg.distribution
         rows.append(
@@ -77,6 +77,7 @@ def item_rows(
                 top2_pct=round_pct(agg.top2_pct) if shown and agg.top2_pct is not None else None,
                 suppressed=not shown,
                 state=state,
+                reason=None if state is None else pattern.text(state, agg.cycle_id),
             )
         )
     order = {theme: i for i, theme in enumerate((*THEMES, "enps"))}
@@ -133,18 +134,21 @@ def comment_rows(
     rng: random.Random,
     context: ReportContext | None = None,
 ) -> list[CommentRow]:
-    """Comments of a group's subtree: only where its scores may be shown, shuffled.
+    """Comments of a group's subtree: only where its scores may be shown and at least the
+    comments threshold answered, shuffled.
 
-    The same pattern as scores: a department's comments minus its visible teams' comments
-    must never single out a hidden team's few comments, and an open cycle shows none, so a
-    new comment cannot be told from the ones before it.
+    The same pattern as scores, and complementary hiding at the comments threshold: a
+    department's comments minus its visible teams' comments must never single out a hidden
+    team's few comments, and an open cycle shows none, so a new comment cannot be told from
+    the ones before it. The subtree is the cycle's own (its snapshot).
     """
     context = report_context(session, threshold, context)
-    pattern = load_pattern(session, context=context, cycle_ids=[cycle_id], team_ids=[team_id])
-    if pattern.hidden(team_id, cycle_id):
+    pattern = load_pattern(
+        session, context=context, cycle_ids=[cycle_id], team_ids=[team_id], comments=True
+    )
+    if pattern.comments_hidden(team_id, cycle_id):
         return []
-    tree = context.tree
-    subtree = {t for t in tree.parents if team_id in tree.chain(t)}
+    subtree = context.tree(session, cycle_id).subtree(team_id)
     found = session.execute(
         select(Comment.theme, Comment.body)
         .where(Comment.cycle_id == cycle_id, Comment.team_id.in_(sorted(subtree)))

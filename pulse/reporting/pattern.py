@@ -1,12 +1,18 @@
 """One hiding pattern per cycle × group, and the honest state of every hidden figure.
 
 Whether a group's figures of a cycle may be shown is decided once, from the number of people
-in its subtree who answered, over the whole team tree (pulse.confidentiality.suppress_tree):
+in its subtree who answered, over the cycle's whole team tree (its snapshot,
+pulse.reporting.trees) at the cycle's threshold (pulse.confidentiality.suppress_tree):
 primary hiding below the threshold k, complementary hiding wherever subtracting visible groups
 would single out fewer than k people. Every measure drawn from those respondents follows that
 one decision (theme scores, items, anchors, distributions, favourable shares, change flags,
 comments and the exact participation counts), so the visible n of one measure can never give
 away the hidden n of another.
+
+Comments follow the same pattern and, on top of it, the comments threshold: a group's
+comments are shown only where at least that many of its people answered, with complementary
+hiding of its own, since a department's comments minus its visible teams' comments would be
+exactly a hidden team's comments.
 
 Open cycles are sealed: nothing but a coarse participation rate is shown until they close.
 
@@ -67,17 +73,35 @@ def coarse_rate(responded: int, invited: int) -> int:
 @dataclass(frozen=True)
 class _Cycle:
     closed: bool
+    k: int
     hidden: frozenset[int]
     respondents: dict[int, int]
     invited: dict[int, int]
+    # Groups whose comments are hidden (None: decided only when comments are asked for).
+    comments_hidden: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
 class Pattern:
     """The hiding decision of some cycles for some groups, read once per report."""
 
-    k: int
     cycles: dict[int, _Cycle]
+
+    def k(self, cycle_id: int) -> int:
+        """The scores threshold the cycle is reported at."""
+        return self.cycles[cycle_id].k
+
+    def text(self, state: str, cycle_id: int, parent: str | None = None) -> str:
+        """state_text at the cycle's threshold."""
+        found = self.cycles.get(cycle_id)
+        return state_text(state, k=found.k if found else 5, parent=parent)
+
+    def comments_hidden(self, team_id: int, cycle_id: int) -> bool:
+        """Whether the group's comments of the cycle are hidden."""
+        found = self.cycles.get(cycle_id)
+        if found is None or found.comments_hidden is None or self.hidden(team_id, cycle_id):
+            return True
+        return team_id in found.comments_hidden
 
     def respondents(self, team_id: int, cycle_id: int) -> int:
         found = self.cycles.get(cycle_id)
@@ -99,9 +123,9 @@ class Pattern:
             return NO_SURVEY
         if team_id not in found.hidden:
             return None
-        if 0 < invited < self.k:
+        if 0 < invited < found.k:
             return TOO_SMALL
-        if found.respondents.get(team_id, 0) < self.k:
+        if found.respondents.get(team_id, 0) < found.k:
             return FEW
         return COMPLEMENT
 
@@ -112,15 +136,18 @@ def load_pattern(
     context: ReportContext,
     cycle_ids: Collection[int],
     team_ids: Collection[int] | None = None,
+    comments: bool = False,
 ) -> Pattern:
-    """The pattern of these cycles, for these groups (None: every group).
+    """The pattern of these cycles, for these groups (None: every group), and with
+    `comments` that of their comments too.
 
     A stamped cycle's decision is read from participation's flags for the groups asked about;
-    any other cycle needs every group's count, and is decided here over the whole tree.
+    any other cycle needs every group's count, and is decided here over its whole tree.
     """
     cycles = sorted(set(cycle_ids))
     if not cycles:
-        return Pattern(context.k, {})
+        return Pattern({})
+    ks = context.ks(session, cycles)
     found_status = session.execute(select(Cycle.id, Cycle.status).where(Cycle.id.in_(cycles)))
     status = {cycle_id: state for cycle_id, state in found_status}
     stamped = context.stamped(session, cycles)
@@ -139,11 +166,16 @@ def load_pattern(
         rows.extend(session.execute(query))
     unstamped = [c for c in cycles if c not in stamped]
     decided: dict[int, frozenset[int]] = {}
+    everyone: list[Any] = []
     if unstamped:
-        found = list(session.execute(select(*columns).where(Participation.cycle_id.in_(unstamped))))
-        rows.extend(found)
+        everyone = list(
+            session.execute(select(*columns).where(Participation.cycle_id.in_(unstamped)))
+        )
+        rows.extend(everyone)
         decided = hidden_by_cell(
-            context.tree.parents, ((c, g, responded) for g, c, _, responded, _ in found), context.k
+            lambda c: context.trees.of(c).parents,
+            ((c, g, responded) for g, c, _, responded, _ in everyone),
+            ks.__getitem__,
         )
     hidden: dict[int, set[int]] = {c: set() for c in cycles}
     respondents: dict[int, dict[int, int]] = {c: {} for c in cycles}
@@ -151,20 +183,68 @@ def load_pattern(
     for team, cycle, invited_n, responded, flag in rows:
         respondents[cycle][team] = responded
         invited[cycle][team] = invited_n
-        if (flag if cycle in stamped else team in decided.get(cycle, ())) or responded < context.k:
+        if (flag if cycle in stamped else team in decided.get(cycle, ())) or responded < ks[cycle]:
             hidden[cycle].add(team)
+    comment_hidden = (
+        _comments_hidden(session, context, cycles, hidden, everyone, stamped) if comments else {}
+    )
     return Pattern(
-        context.k,
         {
             c: _Cycle(
                 closed=status[c] == "closed",
+                k=ks[c],
                 hidden=frozenset(hidden[c]),
                 respondents=respondents[c],
                 invited=invited[c],
+                comments_hidden=comment_hidden.get(c),
             )
             for c in cycles
             if c in status
-        },
+        }
+    )
+
+
+def _comments_hidden(
+    session: Session,
+    context: ReportContext,
+    cycles: list[int],
+    hidden: dict[int, set[int]],
+    everyone: list[Any],
+    stamped: set[int],
+) -> dict[int, frozenset[int]]:
+    """Each cycle's groups whose comments are hidden: over its whole tree, at the comments
+    threshold, starting from the groups the pattern hides (every group's pattern is needed,
+    not only those a report asks about)."""
+    counts = list(everyone)
+    if stamped:
+        counts.extend(
+            session.execute(
+                select(
+                    Participation.team_id,
+                    Participation.cycle_id,
+                    Participation.invited,
+                    Participation.responded,
+                    Participation.hidden,
+                ).where(Participation.cycle_id.in_(sorted(stamped)))
+            )
+        )
+    pattern: dict[int, set[int]] = {c: set() for c in cycles}
+    ks = context.ks(session, cycles)
+    for team, cycle, _, responded, flag in counts:
+        if cycle in stamped:
+            if flag:
+                pattern[cycle].add(team)
+        elif team in hidden[cycle] or responded < ks[cycle]:
+            pattern[cycle].add(team)
+    # Groups hidden by the pattern for the report's own rows are hidden here too.
+    for cycle in cycles:
+        pattern[cycle] |= hidden[cycle]
+    k_comments = context.ks(session, cycles, kind="comments")
+    return hidden_by_cell(
+        lambda c: context.trees.of(c).parents,
+        ((c, g, responded) for g, c, _, responded, _ in counts),
+        k_comments.__getitem__,
+        seed=lambda c: frozenset(pattern[c]),
     )
 
 
@@ -194,9 +274,9 @@ def measure_hidden(
             )
         )
         decided = hidden_by_cell(
-            context.tree.parents,
+            lambda key: context.trees.of(key[0]).parents,
             (((c, value), g, n) for g, c, n, value in found),
-            context.k,
+            lambda key: pattern.k(key[0]),
             seed=lambda key: pattern.cycles[key[0]].hidden,
         )
 

@@ -1,14 +1,15 @@
 """Reporting queries: the only way reports read aggregates, and where suppression is applied.
 
 Every function takes the team ids the caller may see (pulse.teams.service.visible_team_ids)
-and the threshold k in force (pulse.organisation.service.threshold). Suppression is decided
-over the WHOLE team tree whatever the caller may see, so every viewer gets the same hidden
-set: once per cycle by the aggregation run that wrote it (pulse.reporting.stamps), and
-trusted only while that cycle's stamp matches k and the tree; any other cycle is decided
-here, on the read, from every group's stored count, so a change of k or of the tree applies
-to the next read. A suppressed row carries no n, mean, interval, distribution or change
-flag, and is also returned where a group was surveyed but nobody answered, so "few" and
-"none" look the same.
+and the threshold k in force (pulse.organisation.service.threshold). Each cycle is reported
+on its own tree, the snapshot taken when it opened, at its own thresholds (locked when it
+opened, raised by later settings). Suppression is decided over the cycle's WHOLE tree
+whatever the caller may see, so every viewer gets the same hidden set: once per cycle by the
+aggregation run that wrote it (pulse.reporting.stamps), and trusted only while that cycle's
+stamp matches its k and tree; any other cycle is decided here, on the read, from every
+group's stored count, so raising k applies to the next read. A suppressed row carries no n,
+mean, interval, distribution or change flag, and is also returned where a group was surveyed
+but nobody answered, so "few" and "none" look the same.
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ from pulse.confidentiality import (
 from pulse.delivery.models import Invitation
 from pulse.instrument import THEMES
 from pulse.reporting.change import comparison_cycles
-from pulse.reporting.compute import marks, run_sql
 from pulse.reporting.context import ReportContext, report_context
 from pulse.reporting.detail import anchor_rows, comment_rows, item_rows
+from pulse.reporting.fast import marks, run_sql
 from pulse.reporting.models import Participation, ThemeAggregate
 from pulse.reporting.pattern import (
     COMPLEMENT,
     FEW,
     OPEN,
+    TOO_SMALL,
     Pattern,
     coarse_rate,
     load_pattern,
@@ -108,7 +110,7 @@ def _theme_row(
     opened: datetime,
     state: str | None,
     change: str | None,
-    k: int,
+    pattern: Pattern,
 ) -> ThemeRow:
     name, parent = names[team_id]
     parent_name = names[parent][0] if parent is not None else None
@@ -131,7 +133,7 @@ def _theme_row(
             fav_high=None,
             change=None,
             suppressed=True,
-            reason=state_text(state, k=k, parent=parent_name),
+            reason=pattern.text(state, cycle_id, parent=parent_name),
             state=state,
         )
     return ThemeRow(
@@ -233,14 +235,12 @@ class _ThemeReport:
     aggregates: dict[tuple[int, int, str], Row[Any]]
     pattern: Pattern
     hidden: Callable[[int, int, str], bool]
-    names: dict[int, tuple[str, int | None]]
     opened: dict[int, datetime]
 
 
 def _theme_report(
     session: Session, *, team_ids: Collection[int], context: ReportContext, cycles: list[int]
 ) -> _ThemeReport:
-    k, names = context.k, context.names(session)
     compared = comparison_cycles(session, cycle_ids=set(cycles))
     wanted = set(cycles) | set(compared.values())
     aggregates = _theme_aggregates(session, cycle_ids=wanted, team_ids=team_ids)
@@ -276,7 +276,7 @@ def _theme_report(
             agg = aggregates.get((team_id, cycle_id, theme))
             state = shown
             if state is None and hidden(team_id, cycle_id, theme):
-                state = measure_state(None if agg is None else agg.n, k)
+                state = measure_state(None if agg is None else agg.n, pattern.k(cycle_id))
             before = compared.get((cycle_id, theme))
             # A flag against an earlier figure that is hidden would hint at that figure.
             change = agg.change if agg is not None else None
@@ -288,16 +288,16 @@ def _theme_report(
                     team_id=team_id,
                     cycle_id=cycle_id,
                     theme=theme,
-                    names=names,
+                    names=context.names_in(session, cycle_id),
                     opened=opened[cycle_id],
                     state=state,
                     change=change,
-                    k=k,
+                    pattern=pattern,
                 )
             )
     order = {theme: i for i, theme in enumerate(THEMES)}
     rows.sort(key=lambda r: (r.cycle_opened, r.cycle_id, r.team.lower(), order[r.theme]))
-    return _ThemeReport(rows, aggregates, pattern, hidden, names, opened)
+    return _ThemeReport(rows, aggregates, pattern, hidden, opened)
 
 
 def theme_rows(
@@ -329,16 +329,15 @@ def participation_rows(
 ) -> list[ParticipationRow]:
     """Invitations and responses per group, only where they reveal no hidden group's count.
 
-    Only where at least k were invited. Of a closed cycle, the exact counts and rate follow the
+    Only where at least the cycle's participation threshold were invited (with complementary
+    hiding of the number invited). Of a closed cycle, the exact counts and rate follow the
     cycle's hiding pattern (the number who answered is a hidden group's n); of an open cycle,
     only the rate, rounded down to steps of OPEN_RATE_STEP percent, so one more answer does
     not show as a step of its own.
     """
     context = report_context(session, threshold, context)
-    names = context.names(session)
     if not team_ids:
         return []
-    k = context.k
     cycles = _cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=None)
     pattern = load_pattern(session, context=context, cycle_ids=cycles, team_ids=team_ids)
     # The number invited is hidden by the same rules on its own counts: no subtraction of
@@ -348,7 +347,11 @@ def participation_rows(
             Participation.cycle_id.in_(cycles)
         )
     )
-    invited_hidden = hidden_by_cell(context.tree.parents, ((c, g, n) for c, g, n in everyone), k)
+    invited_hidden = hidden_by_cell(
+        lambda c: context.trees.of(c).parents,
+        ((c, g, n) for c, g, n in everyone),
+        context.ks(session, cycles, kind="participation").__getitem__,
+    )
     rows = session.execute(
         select(
             Participation.team_id,
@@ -361,6 +364,7 @@ def participation_rows(
     result = []
     for team, cycle, invited, responded in rows:
         state = pattern.state(team, cycle)
+        names = context.names_in(session, cycle)
         parent = names[team][1]
         invited_shown = team not in invited_hidden.get(cycle, frozenset())
         shown_invited: int | None = invited if invited_shown else None
@@ -372,6 +376,10 @@ def participation_rows(
             rate = round_pct(100.0 * responded / invited) if invited_shown and invited else None
         elif state == OPEN and invited_shown:
             rate = coarse_rate(responded, invited)
+        elif state == OPEN:
+            # No rate while open either: say why, as the closed cycle will.
+            small = invited < context.k_of(session, cycle, "participation")
+            state = TOO_SMALL if small else COMPLEMENT
         result.append(
             ParticipationRow(
                 team_id=team,
@@ -383,7 +391,9 @@ def participation_rows(
                 state=state,
                 reason=None
                 if state is None
-                else state_text(state, k=k, parent=None if parent is None else names[parent][0]),
+                else pattern.text(
+                    state, cycle, parent=None if parent is None else names[parent][0]
+                ),
             )
         )
     result.sort(key=lambda r: (opened[r.cycle_id], r.team.lower()))
@@ -405,8 +415,8 @@ def compare_rows(
     visible figures and reveals nothing the tree does not.
     """
     context = report_context(session, threshold, context)
-    k, names = context.k, context.names(session)
-    chain = context.tree.chain(team_id)
+    k = context.k_of(session, cycle_id)
+    chain = context.tree(session, cycle_id).chain(team_id)
     groups = list(dict.fromkeys([chain[0], *chain[1:2], chain[-1]]))
     report = _theme_report(session, team_ids=set(groups), context=context, cycles=[cycle_id])
     position = {group: i for i, group in enumerate(groups)}
@@ -443,11 +453,11 @@ def compare_rows(
             team_id=root,
             cycle_id=cycle_id,
             theme=theme,
-            names=names,
+            names=context.names_in(session, cycle_id),
             opened=report.opened[cycle_id],
             state=None if rest is not None else state,
             change=None,
-            k=k,
+            pattern=pattern,
         )
         rows.append(ThemeRow(**{**row.__dict__, "team": "Rest of organisation", "parent": None}))
     return rows

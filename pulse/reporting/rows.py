@@ -65,6 +65,7 @@ class ItemRow:
     top2_pct: int | None
     suppressed: bool
     state: str | None = None
+    reason: str | None = None
 
 
 @dataclass(frozen=True)

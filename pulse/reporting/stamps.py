@@ -7,16 +7,16 @@ aggregation run that writes a cycle's figures also decides its hidden sets, in t
 transaction and under the same cycle lock: it stores them in the rows' `suppressed` (and
 participation's `hidden`) flags and stamps the cycle with the k and the tree they hold for.
 
-A report trusts a cycle's flags only while its stamp matches the k in force and the tree as
-it is now (a digest of every team's parent); any other cycle, for instance after an admin
-changes k or moves a team, is decided on that read from the stored counts, exactly as the
-stamp would have been, until the sweep or the next run stamps it again. A stamp is only ever
+A report trusts a cycle's flags only while its stamp matches the cycle's k
+(pulse.reporting.thresholds) and the cycle's own tree (pulse.reporting.trees; a digest of
+every team's parent); any other cycle, for instance after an admin raises k, is decided on
+that read from the stored counts, exactly as the stamp would have been, until the sweep or
+the next run stamps it again. A stamp is only ever
 written right after the flags it covers, so a stale stamp can slow a report, never mislead it.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
 from datetime import datetime
 from typing import Any, cast
@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from pulse.confidentiality import validate_threshold
 from pulse.db import utcnow
 from pulse.instrument import THEMES
-from pulse.reporting.compute import THEME_LIST, IntArray, TeamTree, marks, run_sql
+from pulse.reporting.compute import THEME_LIST, IntArray
+from pulse.reporting.fast import marks, run_sql
 from pulse.reporting.models import (
     ItemAggregate,
     Participation,
@@ -37,26 +38,33 @@ from pulse.reporting.models import (
 )
 from pulse.reporting.store import bound_timestamp
 from pulse.reporting.suppression import hidden_rows
+from pulse.reporting.thresholds import cycle_thresholds
+from pulse.reporting.trees import CycleTrees
 from pulse.surveys.models import Cycle
 
 Hidden = Callable[[int, int, Hashable], bool]
 
 
-def tree_key(parents: Mapping[int, int | None]) -> str:
-    """A digest of the team tree: equal exactly when every team has the same parent."""
-    text = ";".join(
-        f"{team}:{'' if parent is None else parent}" for team, parent in sorted(parents.items())
+def unstamped_cycles(session: Session, *, k: int) -> tuple[list[int], CycleTrees, dict[int, int]]:
+    """Cycles with figures whose flags do not hold for their k and tree (for the sweep), with
+    the trees and thresholds of every cycle with figures, `k` being the setting in force."""
+    with_figures = sorted(
+        set(session.scalars(select(ThemeAggregate.cycle_id).union(select(Participation.cycle_id))))
     )
-    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def unstamped_cycles(session: Session, *, k: int, tree: TeamTree) -> list[int]:
-    """Cycles with figures whose flags do not hold for k and this tree (for the sweep)."""
-    current = select(SuppressionStamp.cycle_id).where(
-        SuppressionStamp.threshold == k, SuppressionStamp.tree_key == tree_key(tree.parents)
+    trees = CycleTrees.load(session, with_figures)
+    ks = cycle_thresholds(session, with_figures, current=k)
+    stamps = dict(
+        (cycle_id, (threshold, key))
+        for cycle_id, threshold, key in session.execute(
+            select(SuppressionStamp.cycle_id, SuppressionStamp.threshold, SuppressionStamp.tree_key)
+        )
     )
-    with_figures = select(ThemeAggregate.cycle_id).union(select(Participation.cycle_id))
-    return sorted(set(session.scalars(with_figures)) - set(session.scalars(current)))
+    stale = [
+        cycle_id
+        for cycle_id in with_figures
+        if cycle_id in ks and stamps.get(cycle_id) != (ks[cycle_id], trees.of(cycle_id).key)
+    ]
+    return stale, trees, ks
 
 
 def _chunks(keys: list[Any], size: int = 500) -> Iterable[list[Any]]:
@@ -93,19 +101,24 @@ def _changed_flags(
 
 
 def stamp_cycles(
-    session: Session, *, cycle_ids: Collection[int], threshold: int, tree: TeamTree
+    session: Session, *, cycle_ids: Collection[int], ks: Mapping[int, int], trees: CycleTrees
 ) -> None:
     """Decide and store the hidden groups of every cell of these cycles, then stamp them.
 
-    Call inside the transaction that wrote the cycles' aggregates, after taking their lock,
-    so the counts read here are the ones the flags will be shown with.
+    Each cycle is decided on its own tree at its own k. Call inside the transaction that
+    wrote the cycles' aggregates, after taking their lock, so the counts read here are the
+    ones the flags will be shown with.
     """
-    k = validate_threshold(threshold)
-    cycles = sorted(set(cycle_ids))
-    if not cycles:
-        return
     session.flush()
-    parents = tree.parents
+    for tree, k, cycles in trees.partition(cycle_ids, ks):
+        _stamp_alike(session, cycles=cycles, parents=tree.parents, k=validate_threshold(k))
+        _write_stamps(session, cycles=cycles, k=k, key=tree.key, now=utcnow())
+
+
+def _stamp_alike(
+    session: Session, *, cycles: list[int], parents: Mapping[int, int | None], k: int
+) -> None:
+    """stamp_cycles for cycles that share one tree and one k."""
     flag = "CASE WHEN {} THEN 1 ELSE 0 END"
     # The pattern is decided on the number who answered, a cell per cycle (see
     # pulse.reporting.pattern), and kept in participation's `hidden` flag.
@@ -162,22 +175,19 @@ def stamp_cycles(
                     .values(suppressed=value)
                     .execution_options(synchronize_session=False)
                 )
-    _write_stamps(session, cycles=cycles, k=k, key=tree_key(parents), now=utcnow())
 
 
 def stamp_decided(
-    session: Session, *, cycle_ids: Collection[int], threshold: int, tree: TeamTree
+    session: Session, *, cycle_ids: Collection[int], ks: Mapping[int, int], trees: CycleTrees
 ) -> None:
     """Stamp cycles whose every stored flag was just written as decided by hidden_rows.
 
     Only for a run that wrote the whole of these cycles (stale rows deleted) with flags from
-    pulse.reporting.suppression.hidden_rows over the same figures and tree, in this
-    transaction and under the cycle lock.
+    pulse.reporting.suppression.hidden_rows over the same figures, trees and thresholds, in
+    this transaction and under the cycle lock.
     """
-    k = validate_threshold(threshold)
-    cycles = sorted(set(cycle_ids))
-    if cycles:
-        _write_stamps(session, cycles=cycles, k=k, key=tree_key(tree.parents), now=utcnow())
+    for tree, k, cycles in trees.partition(cycle_ids, ks):
+        _write_stamps(session, cycles=cycles, k=validate_threshold(k), key=tree.key, now=utcnow())
 
 
 def _write_stamps(session: Session, *, cycles: list[int], k: int, key: str, now: datetime) -> None:
@@ -199,14 +209,13 @@ def _write_stamps(session: Session, *, cycles: list[int], k: int, key: str, now:
 
 
 def restamp_stale(session: Session, *, threshold: int) -> list[int]:
-    """Stamp every cycle whose flags do not hold for k and the tree now; returns those cycles.
+    """Stamp every cycle whose flags do not hold for its k and tree; returns those cycles.
 
     Takes the same per-cycle write lock as an aggregation run, so a run writing one of these
     cycles meanwhile stamps it either before (and this recomputes it) or after this.
     """
     k = validate_threshold(threshold)
-    tree = TeamTree.load(session)
-    cycles = unstamped_cycles(session, k=k, tree=tree)
+    cycles, trees, ks = unstamped_cycles(session, k=k)
     if cycles:
         session.execute(
             update(Cycle)
@@ -214,7 +223,7 @@ def restamp_stale(session: Session, *, threshold: int) -> list[int]:
             .values(status=Cycle.status)
             .execution_options(synchronize_session=False)
         )
-        stamp_cycles(session, cycle_ids=cycles, threshold=k, tree=tree)
+        stamp_cycles(session, cycle_ids=cycles, ks=ks, trees=trees)
     return cycles
 
 

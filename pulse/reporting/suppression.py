@@ -27,7 +27,9 @@ def _tree_key(parents: Mapping[int, int | None]) -> Tree:
     """The tree as a hashable key, one shared object per distinct tree to keep the cache small."""
     key = tuple(sorted(parents.items()))
     if key not in _trees:
-        _trees.clear()
+        # Few distinct trees are in use at once (one per snapshot read by a report).
+        if len(_trees) >= 16:
+            _trees.clear()
         _trees[key] = key
     return _trees[key]
 
@@ -110,21 +112,33 @@ def hidden_in_cells(
 
 
 def hidden_by_cell(
-    parents: Mapping[int, int | None],
+    parents: Mapping[int, int | None] | Callable[[Cell], Mapping[int, int | None]],
     figures: Iterable[tuple[Cell, int, int]],
-    k: int,
+    k: int | Callable[[Cell], int],
     seed: Callable[[Cell], frozenset[int]] | None = None,
 ) -> dict[Cell, frozenset[int]]:
     """The groups to hide in each cell, where a cell is e.g. (cycle, theme) and figures are
     (cell, group, n) triples; each cell is suppressed over the whole tree on its own, starting
-    from the groups `seed` names for it (the cycle's hiding pattern)."""
+    from the groups `seed` names for it (the cycle's hiding pattern). The tree and k may
+    differ by cell (each cycle's own): then give functions of the cell."""
     by_cell: dict[Cell, dict[int, int]] = {}
     for cell, group, n in figures:
         by_cell.setdefault(cell, {})[group] = n
-    tree = _tree_key(parents)
+    trees: dict[int, Tree] = {}
+
+    def tree_of(cell: Cell) -> Tree:
+        found = parents(cell) if callable(parents) else parents
+        # Cells of one cycle share one mapping: digest each distinct object once.
+        if id(found) not in trees:
+            trees[id(found)] = _tree_key(found)
+        return trees[id(found)]
+
     return {
         cell: _hidden(
-            tree, tuple(sorted(totals.items())), k, frozenset() if seed is None else seed(cell)
+            tree_of(cell),
+            tuple(sorted(totals.items())),
+            k(cell) if callable(k) else k,
+            frozenset() if seed is None else seed(cell),
         )
         for cell, totals in by_cell.items()
     }

@@ -89,6 +89,12 @@ class Cycle(Base):
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     finalised_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The confidentiality thresholds in force when the cycle opened, by kind. A later raise of
+    # a setting applies to the cycle at once; a later lowering only to cycles opened after it.
+    # None (cycles opened before thresholds were locked) follows the settings in force.
+    k_scores: Mapped[int | None] = mapped_column(Integer, default=None)
+    k_participation: Mapped[int | None] = mapped_column(Integer, default=None)
+    k_comments: Mapped[int | None] = mapped_column(Integer, default=None)
 
     items: Mapped[list[CycleItem]] = relationship(
         cascade="all, delete-orphan", order_by="CycleItem.position", lazy="selectin"
@@ -105,3 +111,23 @@ class CycleItem(Base):
     position: Mapped[int] = mapped_column(Integer)
 
     item: Mapped[Item] = relationship(lazy="joined")
+
+
+class CycleTeam(Base):
+    """A team as it stood in the tree when the cycle opened: the cycle's snapshot.
+
+    Every figure of the cycle (roll-ups, hiding, comparisons, exports) is computed on these
+    rows, forever: later moves, renames and archiving apply to later cycles only. A team that
+    joins the tree while the cycle is open is added when its people are invited; a row is
+    never changed once written. No foreign key to teams: the snapshot outlives the team.
+    """
+
+    __tablename__ = "cycle_teams"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    team_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    parent_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str] = mapped_column(String(16))

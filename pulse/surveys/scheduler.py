@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from pulse.delivery.invitations import create_invitations
 from pulse.delivery.reminders import cycles_with_due_reminders
 from pulse.delivery.sending import cycles_with_sendable_invitations
+from pulse.organisation.service import DEFAULT_THRESHOLDS, Thresholds, thresholds
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.surveys.schedules import closing_time, latest_opening, period_key, zone
@@ -56,8 +57,17 @@ def close_finished_cycles(session: Session, *, now: datetime) -> list[int]:
     return ids
 
 
-def open_due_cycle(session: Session, *, schedule: Schedule, now: datetime) -> Cycle | None:
+def open_due_cycle(
+    session: Session,
+    *,
+    schedule: Schedule,
+    now: datetime,
+    defaults: Thresholds = DEFAULT_THRESHOLDS,
+) -> Cycle | None:
     """Open the schedule's latest due period if its window is still running and it is not open.
+
+    The new cycle locks the organisation's thresholds in force, `defaults` (the configured
+    PULSE_THRESHOLD* values) standing in for any kind never set.
 
     Only the latest period is considered, so a worker that was down for hours catches up once;
     a period whose window already ended is never opened. The unique (schedule, period) key
@@ -81,6 +91,12 @@ def open_due_cycle(session: Session, *, schedule: Schedule, now: datetime) -> Cy
     last_sequence = session.scalar(
         select(func.max(Cycle.sequence)).where(Cycle.schedule_id == schedule.id)
     )
+    in_force = thresholds(
+        session,
+        default=defaults.scores,
+        default_participation=defaults.participation,
+        default_comments=defaults.comments,
+    )
     try:
         with session.begin_nested():
             cycle = create_cycle(
@@ -91,6 +107,7 @@ def open_due_cycle(session: Session, *, schedule: Schedule, now: datetime) -> Cy
                 program=schedule.program,
                 opens_at=opens_at,
                 closes_at=closes_at,
+                thresholds=in_force,
             )
             create_invitations(
                 session,
@@ -104,12 +121,15 @@ def open_due_cycle(session: Session, *, schedule: Schedule, now: datetime) -> Cy
     return cycle
 
 
-def tick(session: Session, *, now: datetime) -> TickReport:
+def tick(
+    session: Session, *, now: datetime, defaults: Thresholds = DEFAULT_THRESHOLDS
+) -> TickReport:
     """Run one scheduler tick at `now` (aware UTC); the caller commits, then delivers.
 
     The tick only changes the database: it closes finished cycles, opens due ones with their
     invitations, and reports which cycles have invitations or reminders to send, so the worker
-    (or `pulse tick`) can send them after the commit.
+    (or `pulse tick`) can send them after the commit. Cycles it opens lock the thresholds in
+    force, with `defaults` (the configured PULSE_THRESHOLD* values) for any kind never set.
     """
     if now.tzinfo is None:
         raise ValueError("tick needs an aware datetime")
@@ -117,7 +137,7 @@ def tick(session: Session, *, now: datetime) -> TickReport:
     report.closed_cycle_ids = close_finished_cycles(session, now=now)
     report.closed = len(report.closed_cycle_ids)
     for schedule in session.scalars(select(Schedule).order_by(Schedule.id)):
-        cycle = open_due_cycle(session, schedule=schedule, now=now)
+        cycle = open_due_cycle(session, schedule=schedule, now=now, defaults=defaults)
         if cycle is not None:
             report.opened_cycle_ids.append(cycle.id)
     report.opened = len(report.opened_cycle_ids)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,7 +99,8 @@ def test_leader_sees_heatmap_opens_team_and_records_action(
     for team in ("Payments", "Data"):
         assert heatmap.locator(".ytick", has_text=team).count() == 1
     assert heatmap.locator(".ytick", has_text="Customer Support").count() == 0
-    assert heatmap.locator("text=fewer than 5 responses").count() >= 1  # Mobile has 4 people
+    # Mobile has 4 people: it never stands alone, and says so.
+    assert heatmap.locator("text=too small to report on its own").count() >= 1
     _shot(page, "overview")
 
     # Click Platform's psychological safety cell (its row's label gives the height).
@@ -201,4 +203,37 @@ def test_leader_cannot_reach_another_subtree(chromium: Any, demo_app: tuple[Flas
         [("team-select", "value", ids["Data"]), ("cycle-select", "value", ids["cycle"])],
     )
     assert own.status == 200 and NOT_AVAILABLE not in own.text()
+    context.close()
+
+
+def test_hidden_cells_say_why_in_the_browser(chromium: Any, demo_app: tuple[Flask, str]) -> None:
+    """The honest states, as a leader reads them: a team too small to stand alone, a team
+    hidden to protect it, and the open cycle sealed until it closes."""
+    app, base = demo_app
+    context, page = _sign_in(chromium, base, LEADER)
+    heatmap = page.locator("#overview-heatmap")
+    heatmap.locator(".ytick", has_text="Platform").first.wait_for()
+    # Mobile (4 invited) can never reach 5; Quality is hidden so that Mobile stays anonymous.
+    too_small = "too small to report on its own; its answers count towards Engineering"
+    heatmap.locator(f"text={too_small}").first.wait_for()
+    assert heatmap.locator("text=hidden so that a smaller group stays anonymous").count() >= 1
+    # Nothing claims "fewer than 5" for a team of more than 4 that answered.
+    assert heatmap.locator("text=fewer than 5 responses").count() == 0
+    _shot(page, "states-closed")
+    # The open cycle: every cell sealed, and participation only as a coarse step.
+    with app.app_context(), app.extensions["pulse.db"][1]() as session:
+        opened = session.scalars(select(Cycle).where(Cycle.status == "open")).one()
+        label = f"Opened {opened.opens_at.date().isoformat()} (open now)"
+    page.click("#overview-cycle")
+    page.locator(".dash-dropdown-options, .Select-menu-outer, [role=listbox]").first.wait_for()
+    page.get_by_text(label, exact=True).last.click()
+    _shot(page, "states-open-picked")
+    heatmap.locator("text=results when the cycle closes").first.wait_for()
+    assert heatmap.locator("text=too small to report").count() == 0
+    table = page.locator("#overview-participation")
+    table.locator("text=/at least \\d+%|under 10%/").first.wait_for()
+    # No exact rate of an open cycle: every figure is a step of 10 %.
+    for rate in re.findall(r"(\d+)%", table.inner_text()):
+        assert int(rate) % 10 == 0
+    _shot(page, "states-open")
     context.close()

@@ -21,6 +21,7 @@ def test_defaults_are_the_embedded_setup() -> None:
     assert settings.database_url == DEFAULT_DATABASE_URL == "sqlite:///var/pulse.db"
     assert settings.mail_backend == "outbox"
     assert settings.threshold == 5
+    assert (settings.threshold_participation, settings.threshold_comments) == (5, 7)
     assert not settings.production
 
 
@@ -46,6 +47,12 @@ def test_production_accepts_a_real_secret_and_refuses_the_outbox() -> None:
         ("PULSE_THRESHOLD", "2", "between 3 and 10"),
         ("PULSE_THRESHOLD", "11", "between 3 and 10"),
         ("PULSE_THRESHOLD", "five", "whole number"),
+        ("PULSE_THRESHOLD_PARTICIPATION", "2", "PULSE_THRESHOLD_PARTICIPATION .*between 3 and 10"),
+        ("PULSE_THRESHOLD_PARTICIPATION", "11", "PULSE_THRESHOLD_PARTICIPATION .*between 3 and 10"),
+        ("PULSE_THRESHOLD_PARTICIPATION", "many", "whole number"),
+        ("PULSE_THRESHOLD_COMMENTS", "2", "PULSE_THRESHOLD_COMMENTS .*between 3 and 10"),
+        ("PULSE_THRESHOLD_COMMENTS", "11", "PULSE_THRESHOLD_COMMENTS .*between 3 and 10"),
+        ("PULSE_THRESHOLD_COMMENTS", "4", "at least PULSE_THRESHOLD"),
         ("PULSE_MAIL_BACKEND", "pigeon", "PULSE_MAIL_BACKEND"),
         ("PULSE_SMTP_TLS", "maybe", "PULSE_SMTP_TLS"),
         ("PULSE_SMTP_PORT", "x", "PULSE_SMTP_PORT"),
@@ -64,6 +71,18 @@ def test_bad_values_are_refused_with_the_variable_named(
 def test_threshold_bounds_are_inclusive() -> None:
     assert Settings.from_env({"PULSE_THRESHOLD": "3"}).threshold == 3
     assert Settings.from_env({"PULSE_THRESHOLD": "10"}).threshold == 10
+    for name in ("PULSE_THRESHOLD_PARTICIPATION", "PULSE_THRESHOLD_COMMENTS"):
+        low = Settings.from_env({"PULSE_THRESHOLD": "3", name: "3"})
+        high = Settings.from_env({name: "10"})
+        attribute = name.removeprefix("PULSE_").lower()
+        assert (getattr(low, attribute), getattr(high, attribute)) == (3, 10)
+
+
+def test_an_unset_comments_threshold_follows_a_higher_scores_threshold() -> None:
+    assert Settings.from_env({"PULSE_THRESHOLD": "9"}).threshold_comments == 9
+    assert Settings.from_env({"PULSE_THRESHOLD": "4"}).threshold_comments == 7
+    with pytest.raises(ConfigError, match="PULSE_THRESHOLD_COMMENTS"):
+        Settings.from_env({"PULSE_THRESHOLD": "9", "PULSE_THRESHOLD_COMMENTS": "8"})
 
 
 def test_unix_socket_urls_are_spelled_for_each_client() -> None:
@@ -88,6 +107,8 @@ def test_every_setting_is_listed_in_env_example() -> None:
         "PULSE_SMTP_PASSWORD",
         "PULSE_SMTP_TLS",
         "PULSE_THRESHOLD",
+        "PULSE_THRESHOLD_PARTICIPATION",
+        "PULSE_THRESHOLD_COMMENTS",
         "PULSE_DEV_OUTBOX",
         "PULSE_DB_POOL_SIZE",
     ):

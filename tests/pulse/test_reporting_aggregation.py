@@ -27,7 +27,7 @@ from pulse.scoring import person_theme_score, team_theme_score
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.teams.models import Team
-from tests.support.answers import close, invite, respond
+from tests.support.answers import close, invite, respond, set_thresholds
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 START = datetime(2026, 1, 5, 9, tzinfo=UTC)
@@ -187,6 +187,7 @@ def test_reverse_items_dont_know_and_the_two_thirds_rule(session: Session) -> No
 @pytest.mark.parametrize("k", [3, 5])
 def test_threshold_boundary_k_minus_one_and_k(session: Session, k: int) -> None:
     teams = make_tree(session, {"Small": ("D", 0), "Exact": ("D", 0)})
+    set_thresholds(session, scores=k)
     cycle = make_cycle(session)
     rng = random.Random(3)
     for name, size in (("Small", k - 1), ("Exact", k)):
@@ -247,9 +248,13 @@ def test_rerun_gives_the_same_rows_and_threshold_applies_on_read(session: Sessio
     ids = {t.id for t in teams.values()}
     shown = {r.team for r in theme_rows(session, team_ids=ids, threshold=5) if not r.suppressed}
     assert shown == {"D", "Org"}
-    # Lowering k to 3 shows B (4) and A on the next read, without re-aggregating.
+    # Lowering k to 3 applies only to cycles opened afterwards: this one keeps its 5.
     shown = {r.team for r in theme_rows(session, team_ids=ids, threshold=3) if not r.suppressed}
-    assert shown == {"A", "B", "D", "Org"}
+    assert shown == {"D", "Org"}
+    # Raising it applies on the next read, without re-aggregating: A's 6 can never reach 7.
+    rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=7)}
+    assert rows[("A", "safety")].state == "too_small"
+    assert rows[("D", "safety")].n == 10
 
 
 @BOTH

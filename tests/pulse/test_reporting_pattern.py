@@ -23,7 +23,7 @@ from pulse.reporting.queries import (
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
-from tests.support.answers import close, invite
+from tests.support.answers import close, invite, set_thresholds
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -85,6 +85,7 @@ def test_the_sixth_answer_of_an_open_cycle_reveals_nothing(session: Session) -> 
     """Attack 1: the figures before and after one more answer differ in nothing but a coarse
     participation step, so the difference cannot give that person's answers or comment."""
     teams = make_tree(session, {"A": ("D", 0)})
+    set_thresholds(session, comments=5)
     cycle = make_cycle(session, closed=False)
     invite(session, cycle_id=cycle.id, team_id=teams["A"].id, count=5)
     _answer_all(session, cycle, teams["A"], 5, comment="five of us")
@@ -195,6 +196,7 @@ def test_a_team_that_can_never_reach_k_says_where_its_answers_count(session: Ses
 def test_respondents_at_k_minus_one_and_k_decide_every_measure(session: Session, k: int) -> None:
     sizes = {"Below": ("D1", 0), "Peer": ("D1", 0), "Other": ("D1", 0), "At": ("D2", 0)}
     teams = make_tree(session, sizes)
+    set_thresholds(session, scores=k, comments=k)
     cycle = make_cycle(session)
     invite(session, cycle_id=cycle.id, team_id=teams["Below"].id, count=1)
     # Below's department hides Peer with it, so Other stays and At stands alone in its own.

@@ -16,6 +16,7 @@ from pulse.reporting.queries import comment_rows, compare_rows, participation_ro
 from pulse.surveys.items import edit_item_wording
 from pulse.surveys.models import Item
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
+from tests.support.answers import set_thresholds
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -41,6 +42,7 @@ def _respond(session: Session, cycle: object, team: object, count: int, comment:
 @BOTH
 def test_comments_only_at_k_and_never_by_subtraction(session: Session) -> None:
     teams = make_tree(session, {"Four": ("D", 0), "Five": ("D", 0), "Six": ("D", 0)})
+    set_thresholds(session, comments=5)
     cycle = make_cycle(session)
     _respond(session, cycle, teams["Four"], 4, "four says hi")
     _respond(session, cycle, teams["Five"], 5, "  ")

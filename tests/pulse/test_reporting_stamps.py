@@ -13,7 +13,6 @@ from pulse.answers.models import Response
 from pulse.delivery.models import Invitation
 from pulse.people.models import Person
 from pulse.reporting.aggregation import aggregate_dirty, rebuild_all
-from pulse.reporting.compute import TeamTree
 from pulse.reporting.dirty import mark_dirty
 from pulse.reporting.models import SuppressionStamp
 from pulse.reporting.queries import (
@@ -25,6 +24,7 @@ from pulse.reporting.queries import (
     theme_rows,
 )
 from pulse.reporting.stamps import forget_stamps, stamp_cycles, unstamped_cycles
+from pulse.reporting.trees import CycleTrees
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
@@ -161,15 +161,18 @@ def test_a_new_threshold_is_applied_before_anything_restamps(session: Session) -
     rebuild_all(session, threshold=5)
     session.commit()
     ids = {t.id for t in teams.values()}
-    tree = TeamTree.load(session)
-    assert _stamped(session, [cycle.id], k=4) == set()
-    assert unstamped_cycles(session, k=4, tree=tree) == [cycle.id]
+    trees = CycleTrees.load(session, [cycle.id])
+    assert _stamped(session, [cycle.id], k=7) == set()
+    assert unstamped_cycles(session, k=7)[0] == [cycle.id]
+    # Lowering k does not apply to a cycle that opened at 5: its stamp still holds.
+    assert _stamped(session, [cycle.id], k=4) == {cycle.id}
     lower = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=4)}
-    assert lower[("Four", "safety")].n == 4  # shown at k = 4 although stamped at k = 5
+    assert lower[("Four", "safety")].n is None
+    # Raising it applies at once, before anything restamps.
     higher = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=7)}
     assert higher[("Six", "safety")].suppressed and higher[("Seven", "safety")].n == 7
     # Restamping at the new k gives the very reports read before it.
-    stamp_cycles(session, cycle_ids=[cycle.id], threshold=7, tree=tree)
+    stamp_cycles(session, cycle_ids=[cycle.id], ks={cycle.id: 7}, trees=trees)
     assert _stamped(session, [cycle.id], k=7) == {cycle.id}
     again = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=7)}
     assert again == higher
@@ -186,12 +189,12 @@ def test_moving_a_team_voids_the_stamps_until_restamped(session: Session) -> Non
     session.commit()
     teams["C"].parent_id = teams["D1"].id
     session.commit()
-    tree = TeamTree.load(session)
+    trees = CycleTrees.load(session, [cycle.id])
     assert _stamped(session, [cycle.id], k=5) == set()
     ids = {t.id for t in teams.values()}
     before = _everything(session, teams=teams, k=5)
     assert before == _decided_on_read(session, teams=teams, k=5)
-    stamp_cycles(session, cycle_ids=[cycle.id], threshold=5, tree=tree)
+    stamp_cycles(session, cycle_ids=[cycle.id], ks={cycle.id: 5}, trees=trees)
     assert _everything(session, teams=teams, k=5) == before
     rows = {(r.team, r.theme): r for r in theme_rows(session, team_ids=ids, threshold=5)}
     assert rows[("C", "safety")].suppressed

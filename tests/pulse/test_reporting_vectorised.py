@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from pulse.answers.models import Answer, Response
 from pulse.instrument import ENPS_ITEM
-from pulse.reporting import compute
+from pulse.reporting import compute, fast
+from pulse.reporting.trees import CycleTrees
 from pulse.scoring import (
     Summary,
     SummaryChangeTest,
@@ -88,10 +89,10 @@ def _same(left: object, right: object) -> None:
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_single_pass_matches_group_by(session: Session, seed: int) -> None:
     cycles = _populate(session, seed)
-    tree = compute.TeamTree.load(session)
+    tree = CycleTrees.load(session)
     for scope in (None, [cycles[1]], cycles[2:]):
         asked = compute.asked_items(session, cycle_ids=scope)
-        answers = compute.fetch_answers(session, cycle_ids=scope)
+        answers = fast.fetch_answers(session, cycle_ids=scope)
         scores = compute.scores_from_answers(answers, compute.ItemTable.load(session), asked)
         expected = compute.person_scores(session, cycle_ids=scope, asked=asked)
         assert len(expected.score) > 0
@@ -104,8 +105,8 @@ def test_single_pass_matches_group_by(session: Session, seed: int) -> None:
 
 @BOTH
 def test_single_pass_with_no_answers(session: Session) -> None:
-    tree = compute.TeamTree.load(session)
-    answers = compute.fetch_answers(session, cycle_ids=[12345])
+    tree = CycleTrees.load(session)
+    answers = fast.fetch_answers(session, cycle_ids=[12345])
     assert answers.shape == (0, 5)
     assert len(compute.scores_from_answers(answers, compute.ItemTable.load(session), {}).score) == 0
     assert len(compute.items_from_answers(answers, tree)) == 0
@@ -159,13 +160,13 @@ def test_wide_fetch_matches_packed_fetch(session: Session) -> None:
     postgres = session.get_bind().dialect.name == "postgresql"
     cursor = session.connection().connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     for scope in (None, cycles[1:3]):
-        where = compute._cycle_where(scope)
+        where = fast._cycle_where(scope)
         if postgres:
-            wide = compute._fetch_answers_postgresql_wide(cursor, where)
-            packed = compute._fetch_answers_postgresql(cursor, scope)
+            wide = fast._fetch_answers_postgresql_wide(cursor, where)
+            packed = fast._fetch_answers_postgresql(cursor, scope)
         else:
-            wide = compute._fetch_answers_sqlite_wide(cursor, where)
-            packed = compute._fetch_answers_sqlite(cursor, scope)
+            wide = fast._fetch_answers_sqlite_wide(cursor, where)
+            packed = fast._fetch_answers_sqlite(cursor, scope)
         assert len(packed) > 0
         assert by_response(packed) == by_response(wide)
     cursor.close()
@@ -193,11 +194,11 @@ def test_an_answer_off_every_scale_fails_loudly_instead_of_being_misread(
     )
     session.commit()
     with pytest.raises(ValueError, match=r"outside 0\.\.254"):
-        compute.fetch_answers(session, cycle_ids=None)
+        fast.fetch_answers(session, cycle_ids=None)
     session.execute(update(Answer).values(value=300))
     session.commit()
     with pytest.raises(ValueError, match=r"outside 0\.\.254"):
-        compute.fetch_answers(session, cycle_ids=None)
+        fast.fetch_answers(session, cycle_ids=None)
 
 
 def test_column_wilson_bounds_are_bit_identical_to_wilson_interval() -> None:
@@ -222,13 +223,13 @@ def test_single_pass_leaves_items_without_a_theme_out_of_the_scores(session: Ses
         session.add(Answer(response_id=response.id, item_id=enps.id, value=rng.randint(0, 10)))
     session.flush()
     asked = compute.asked_items(session, cycle_ids=None)
-    answers = compute.fetch_answers(session, cycle_ids=None)
+    answers = fast.fetch_answers(session, cycle_ids=None)
     assert enps.id in set(answers[:, 3].tolist())
     _same(
         compute.scores_from_answers(answers, compute.ItemTable.load(session), asked),
         compute.person_scores(session, cycle_ids=None, asked=asked),
     )
-    tree = compute.TeamTree.load(session)
+    tree = CycleTrees.load(session)
     _same(
         compute.items_from_answers(answers, tree),
         compute.item_stats(session, cycle_ids=None, tree=tree),

@@ -168,7 +168,7 @@ def test_finalise_and_sweep_on_the_worker(session: Session, celery_worker: Celer
 def test_the_sweep_stamps_cycles_again_after_the_threshold_changes(
     session: Session, celery_worker: Celery
 ) -> None:
-    cycle = _survey(session, teams=2, per_team=4)
+    cycle = _survey(session, teams=2, per_team=5)
     celery_worker.send_task("worker.aggregation.aggregate_dirty")
     assert wait_for(lambda: _aggregates(session, cycle.id) == 9)
 
@@ -179,12 +179,18 @@ def test_the_sweep_stamps_cycles_again_after_the_threshold_changes(
         return None if stamp is None else stamp.threshold
 
     assert wait_for(lambda: stamped_at() == 5)
-    # Four each: hidden at k = 5; at k = 4 the sweep stamps what the reports then show.
-    update_settings(session, threshold=4)
+    # Five each: shown at k = 5; raised to 6 (which applies at once, to this cycle too) the
+    # sweep stamps what the reports then show.
+    update_settings(session, threshold=6, threshold_comments=7)
     session.commit()
     celery_worker.send_task("worker.aggregation.sweep")
-    assert wait_for(lambda: stamped_at() == 4)
-    shown = session.scalars(
-        select(ThemeAggregate.suppressed).where(ThemeAggregate.cycle_id == cycle.id)
-    ).all()
-    assert shown and not any(shown)
+    assert wait_for(lambda: stamped_at() == 6)
+    hidden = dict(
+        session.execute(
+            select(ThemeAggregate.n, ThemeAggregate.suppressed).where(
+                ThemeAggregate.cycle_id == cycle.id
+            )
+        ).all()
+    )
+    # The teams' five are hidden now; the organisation's ten stay shown.
+    assert hidden == {5: True, 10: False}

@@ -1,28 +1,37 @@
-"""Admin cycle pages: status, participation as rates (only where at least k were invited),
-delivery failures by reason, and resending to failed addresses.
+"""Admin cycle pages: status, participation as the dashboard shows it, delivery failures by
+reason, and resending to failed addresses.
 
-No page lists who did or did not answer: participation is counted per team from invitations,
-and the only addresses shown are those whose delivery failed, which says nothing about answers.
+Participation comes from the dashboard's own query (pulse.reporting.queries.participation_rows),
+never from counting invitations here: an admin sees what the organisation's leaders see and no
+more. Counted here, a rate beside its number invited would give away the respondents of a group
+the dashboard hides, and during an open cycle each single answer would show as a step. So a
+closed cycle shows exact figures only for groups whose results are shown, an open cycle only a
+rate rounded down to coarse steps, and every hidden figure says why in the dashboard's words.
+
+No page lists who did or did not answer. Delivery failures are counted per cycle and by reason,
+never per team, and the only addresses shown are those whose delivery failed, which says
+nothing about answers.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 from werkzeug.wrappers import Response
 
 from pulse.audit.service import record
-from pulse.confidentiality import participation_visible, round_pct
 from pulse.delivery.models import Invitation
 from pulse.organisation.service import threshold
 from pulse.people.models import Person
+from pulse.reporting.queries import ParticipationRow, participation_rows
 from pulse.surveys.models import Cycle
-from pulse.teams.tree import team_tree
+from pulse.teams.models import Team
 from webapp.admin.forms import ActionForm
 from webapp.admin.views import blueprint
 from webapp.auth.access import admin_required
@@ -44,55 +53,92 @@ def enqueue(name: str, args: list[object] | None = None) -> bool:
     return True
 
 
+# Where the query gives neither a figure nor a reason (the number invited is hidden to protect
+# another group, so no rate may stand beside it), the page still says that it is withheld.
+WITHHELD = "not shown, to protect a smaller group's anonymity"
+NOT_SHOWN = "not shown"
+
+
 @dataclass(frozen=True)
-class TeamParticipation:
+class ParticipationLine:
+    """One group's participation as the pages show it: its figures where the dashboard shows
+    them, otherwise the reason they are hidden."""
+
     name: str
     depth: int
-    invited: int
-    rate: int | None  # whole percent, None when fewer than k were invited
+    invited: str
+    participation: str
 
 
-def _counts(cycle_id: int) -> dict[int, tuple[int, int]]:
-    """Team id → (invited, answered) for one cycle, counted in the database."""
-    rows = db.session.execute(
-        select(
-            Invitation.team_id,
-            func.count(),
-            func.sum(case((Invitation.answered.is_(True), 1), else_=0)),
-        )
-        .where(Invitation.cycle_id == cycle_id)
-        .group_by(Invitation.team_id)
-    ).all()
-    return {team_id: (int(invited), int(answered or 0)) for team_id, invited, answered in rows}
+def _rate_text(row: ParticipationRow) -> str:
+    """The rate as the row allows it, or why it is hidden.
+
+    A rate that comes with a state is an open cycle's coarse one, rounded down to a step: it is
+    written as the lower bound it is, so that nobody reads it as the exact share.
+    """
+    if row.rate is None:
+        return row.reason or WITHHELD
+    if row.state is None or row.rate >= 100:
+        return f"{row.rate}%"
+    if row.rate == 0:
+        return "under 10%"
+    return f"at least {row.rate}%"
 
 
-def participation_by_team(cycle_id: int, k: int) -> list[TeamParticipation]:
-    """Every team that had invitations in its subtree, with a rate only where >= k invited."""
-    direct = _counts(cycle_id)
-    nodes = team_tree(db.session)
+def _line(row: ParticipationRow, *, name: str | None = None, depth: int = 0) -> ParticipationLine:
+    return ParticipationLine(
+        name=row.team if name is None else name,
+        depth=depth,
+        invited=NOT_SHOWN if row.invited is None else str(row.invited),
+        participation=_rate_text(row),
+    )
+
+
+def _tree_order() -> dict[int, tuple[int, int]]:
+    """Team id → (place in the tree read depth first, by name; depth), so the page reads as a
+    tree with each group above the teams it includes."""
     children: dict[int | None, list[int]] = defaultdict(list)
-    for node in nodes:
-        children[node.team.parent_id].append(node.team.id)
-    totals: dict[int, tuple[int, int]] = {}
-
-    def total(team_id: int) -> tuple[int, int]:
-        if team_id not in totals:
-            invited, answered = direct.get(team_id, (0, 0))
-            for child in children.get(team_id, []):
-                child_invited, child_answered = total(child)
-                invited += child_invited
-                answered += child_answered
-            totals[team_id] = (invited, answered)
-        return totals[team_id]
-
-    result = []
-    for node in nodes:
-        invited, answered = total(node.team.id)
-        if invited == 0:
+    for team_id, parent_id in db.session.execute(
+        select(Team.id, Team.parent_id).order_by(Team.name, Team.id)
+    ):
+        children[parent_id].append(team_id)
+    order: dict[int, tuple[int, int]] = {}
+    stack = [(team_id, 0) for team_id in reversed(children[None])]
+    while stack:
+        team_id, depth = stack.pop()
+        if team_id in order:
             continue
-        rate = round_pct(100 * answered / invited) if participation_visible(invited, k) else None
-        result.append(TeamParticipation(node.team.name, node.depth, invited, rate))
-    return result
+        order[team_id] = (len(order), depth)
+        stack.extend((child, depth + 1) for child in reversed(children.get(team_id, [])))
+    return order
+
+
+def participation_by_group(cycle_id: int, k: int) -> list[ParticipationLine]:
+    """Every group with participation figures in the cycle, in tree order, as leaders see it."""
+    order = _tree_order()
+    rows = participation_rows(db.session, team_ids=list(order), threshold=k, cycle_ids=[cycle_id])
+    # A group missing from today's tree (the cycle keeps the tree it opened with) goes last.
+    rows.sort(key=lambda row: (order.get(row.team_id, (len(order), 0))[0], row.team.lower()))
+    return [_line(row, depth=order.get(row.team_id, (0, 0))[1]) for row in rows]
+
+
+def organisation_participation(
+    cycle_ids: Iterable[int], k: int
+) -> dict[int, list[ParticipationLine]]:
+    """Cycle id → the organisation's participation (the root group's row, as leaders see it)."""
+    cycles = list(cycle_ids)
+    roots = list(db.session.scalars(select(Team.id).where(Team.parent_id.is_(None))))
+    if not cycles or not roots:
+        return {}
+    rows = participation_rows(db.session, team_ids=roots, threshold=k, cycle_ids=cycles)
+    found: dict[int, list[ParticipationRow]] = defaultdict(list)
+    for row in rows:
+        found[row.cycle_id].append(row)
+    # One organisation is the rule; should there be more roots, each is named.
+    return {
+        cycle_id: [_line(row, name=row.team if len(group) > 1 else "") for row in group]
+        for cycle_id, group in found.items()
+    }
 
 
 def delivery_failures(cycle_id: int) -> tuple[list[tuple[str, int]], list[tuple[str, str]]]:
@@ -122,23 +168,21 @@ def delivery_failures(cycle_id: int) -> tuple[list[tuple[str, int]], list[tuple[
 @admin_required
 def cycles() -> str:
     k = threshold(db.session, default=current_app.config["PULSE"].threshold)
-    rows = []
-    counts = dict(
-        (cycle_id, (int(invited), int(answered or 0), int(failed or 0)))
-        for cycle_id, invited, answered, failed in db.session.execute(
-            select(
-                Invitation.cycle_id,
-                func.count(),
-                func.sum(case((Invitation.answered.is_(True), 1), else_=0)),
-                func.sum(case((Invitation.delivery_state == "failed", 1), else_=0)),
-            ).group_by(Invitation.cycle_id)
+    found = list(db.session.scalars(select(Cycle).order_by(Cycle.opens_at.desc()).limit(200)))
+    failed = {
+        cycle_id: int(n)
+        for cycle_id, n in db.session.execute(
+            select(Invitation.cycle_id, func.count())
+            .where(
+                Invitation.cycle_id.in_([c.id for c in found]),
+                Invitation.delivery_state == "failed",
+            )
+            .group_by(Invitation.cycle_id)
         ).all()
-    )
-    for cycle in db.session.scalars(select(Cycle).order_by(Cycle.opens_at.desc()).limit(200)):
-        invited, answered, failed = counts.get(cycle.id, (0, 0, 0))
-        rate = round_pct(100 * answered / invited) if participation_visible(invited, k) else None
-        rows.append((cycle, invited, rate, failed))
-    return render_template("admin/cycles.html", rows=rows, k=k)
+    }
+    participation = organisation_participation((c.id for c in found), k)
+    rows = [(c, participation.get(c.id, []), failed.get(c.id, 0)) for c in found]
+    return render_template("admin/cycles.html", rows=rows)
 
 
 @blueprint.route("/cycles/<int:cycle_id>")
@@ -152,8 +196,7 @@ def cycle(cycle_id: int) -> str:
     return render_template(
         "admin/cycle.html",
         cycle=found,
-        k=k,
-        participation=participation_by_team(cycle_id, k),
+        participation=participation_by_group(cycle_id, k),
         by_reason=by_reason,
         addresses=addresses,
         action=ActionForm(formdata=None),

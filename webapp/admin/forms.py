@@ -79,15 +79,36 @@ class InviteLeaderForm(FlaskForm):  # type: ignore[misc]
     team_id = SelectField("Leads", coerce=int, validators=[DataRequired()])
 
 
+# One message for a threshold that is missing, not a number, or out of range: the page shows
+# it once beside the field, whichever rule caught the value.
+THRESHOLD_MESSAGE = "Enter a whole number from 3 to 10."
+
+
+def _threshold_rules() -> list[object]:
+    return [
+        DataRequired(message=THRESHOLD_MESSAGE),
+        NumberRange(3, 10, message=THRESHOLD_MESSAGE),
+    ]
+
+
 class SettingsForm(FlaskForm):  # type: ignore[misc]
     name = StringField("Organisation name", validators=[DataRequired(), Length(max=200)])
     timezone = StringField("Time zone", validators=[DataRequired(), Length(max=64)])
     threshold = IntegerField(
-        "Confidentiality threshold (k)",
-        validators=[
-            DataRequired(),
-            NumberRange(3, 10, message="Choose a threshold between 3 and 10."),
-        ],
+        "Scores: fewest people who answered",
+        validators=_threshold_rules(),
+        invalid_value_message=THRESHOLD_MESSAGE,
+    )
+    threshold_participation = IntegerField(
+        "Participation: fewest people invited",
+        validators=_threshold_rules(),
+        invalid_value_message=THRESHOLD_MESSAGE,
+    )
+    # That comments need at least the scores threshold is checked by the service.
+    threshold_comments = IntegerField(
+        "Comments: fewest people who answered",
+        validators=_threshold_rules(),
+        invalid_value_message=THRESHOLD_MESSAGE,
     )
 
 

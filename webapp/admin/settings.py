@@ -1,4 +1,4 @@
-"""Admin settings: organisation name, time zone, confidentiality threshold, a test email."""
+"""Admin settings: organisation name, time zone, confidentiality thresholds, a test email."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ from werkzeug.wrappers import Response
 
 from pulse.audit.service import record
 from pulse.delivery.mail import MailMessage, PermanentMailError, TemporaryMailError, send_one
-from pulse.organisation.service import get_settings, update_settings
+from pulse.organisation.service import (
+    OrgSettings,
+    configured_defaults,
+    get_settings,
+    update_settings,
+)
 from webapp.admin.cycles import enqueue
 from webapp.admin.forms import ActionForm, SettingsForm
 from webapp.admin.views import blueprint
@@ -18,6 +23,8 @@ from webapp.auth.access import admin_required
 from webapp.extensions import db
 
 REAGGREGATE_TASK = "worker.aggregation.sweep"
+SETTING_NAMES = ("name", "timezone", "threshold", "threshold_participation", "threshold_comments")
+THRESHOLD_NAMES = ("threshold", "threshold_participation", "threshold_comments")
 
 
 def _page(form: SettingsForm, status: int = 200) -> tuple[str, int]:
@@ -28,13 +35,25 @@ def _page(form: SettingsForm, status: int = 200) -> tuple[str, int]:
         action=ActionForm(formdata=None),
         zones=sorted(available_timezones()),
         mail_backend=pulse.mail_backend,
+        defaults=configured_defaults(pulse),
     ), status
+
+
+def _current() -> OrgSettings:
+    """The settings in force, with the configured PULSE_THRESHOLD* for any never set."""
+    pulse = current_app.config["PULSE"]
+    return get_settings(
+        db.session,
+        default_threshold=pulse.threshold,
+        default_participation=pulse.threshold_participation,
+        default_comments=pulse.threshold_comments,
+    )
 
 
 @blueprint.route("/settings", methods=["GET", "POST"])
 @admin_required
 def settings() -> Response | tuple[str, int]:
-    current = get_settings(db.session, default_threshold=current_app.config["PULSE"].threshold)
+    current = _current()
     form = SettingsForm(obj=current)
     if not form.is_submitted():
         return _page(form)
@@ -46,16 +65,19 @@ def settings() -> Response | tuple[str, int]:
             name=form.name.data,
             timezone=form.timezone.data.strip(),
             threshold=form.threshold.data,
+            threshold_participation=form.threshold_participation.data,
+            threshold_comments=form.threshold_comments.data,
+            default_threshold=current_app.config["PULSE"].threshold,
         )
     except ValueError as exc:
         db.session.rollback()
         flash(str(exc), "danger")
         return _page(form, 422)
     db.session.flush()
-    changed = get_settings(db.session, default_threshold=current.threshold)
+    changed = _current()
     changes = {
         key: {"from": getattr(current, key), "to": getattr(changed, key)}
-        for key in ("name", "timezone", "threshold")
+        for key in SETTING_NAMES
         if getattr(current, key) != getattr(changed, key)
     }
     if changes:
@@ -67,9 +89,10 @@ def settings() -> Response | tuple[str, int]:
             detail=changes,
         )
     db.session.commit()
-    if "threshold" in changes and not enqueue(REAGGREGATE_TASK):
+    # Any threshold can change what reports may show: recompute them now, not at the sweep.
+    if changes.keys() & set(THRESHOLD_NAMES) and not enqueue(REAGGREGATE_TASK):
         flash(
-            "Saved. The reports will be recomputed with the new threshold when the workers "
+            "Saved. The reports will be recomputed with the new thresholds when the workers "
             "next run (the task queue is not reachable right now).",
             "warning",
         )

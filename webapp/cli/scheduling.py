@@ -11,6 +11,7 @@ from pulse.db import utcnow
 from pulse.delivery.mail import TemporaryMailError
 from pulse.delivery.reminders import send_reminders
 from pulse.delivery.sending import SendReport, send_invitations
+from pulse.organisation.service import configured_defaults
 from pulse.surveys.scheduler import tick as run_tick
 from webapp.cli.context import with_app
 from webapp.extensions import db
@@ -43,7 +44,7 @@ def _finalise(cycle_id: int) -> bool:
 def run_tick_now(now: datetime) -> tuple[int, int, int, SendReport]:
     """Tick, then send, remind and finalise in this process (what the worker fans out)."""
     settings = current_app.config["PULSE"]
-    report = run_tick(db.session, now=now)
+    report = run_tick(db.session, now=now, defaults=configured_defaults(settings))
     db.session.commit()
     sent = SendReport()
     for cycle_id in report.sending_cycle_ids:

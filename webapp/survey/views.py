@@ -20,6 +20,7 @@ from pulse.answers.service import (
 from pulse.answers.submit import submit_response
 from pulse.db import utcnow
 from pulse.instrument import THEME_LABELS
+from pulse.organisation.service import configured_defaults
 from webapp.extensions import csrf, db, limiter
 from webapp.survey.queueing import queue_aggregation
 
@@ -128,7 +129,13 @@ def answer(token: str) -> Page:
     secret = current_app.config["PULSE"].secret_key
     if request.method == "GET":
         try:
-            survey = open_survey(db.session, token=token, secret=secret, now=utcnow())
+            survey = open_survey(
+                db.session,
+                token=token,
+                secret=secret,
+                now=utcnow(),
+                defaults=configured_defaults(current_app.config["PULSE"]),
+            )
         except LinkProblem as problem:
             return _problem(problem)
         form = AnswerForm()
@@ -169,7 +176,13 @@ def _submit(token: str, secret: str) -> Page:
 def _again(token: str, secret: str, *, error: str, status: int) -> Page:
     """The form again with the visitor's choices and an error; a dead link gets its own page."""
     try:
-        survey = open_survey(db.session, token=token, secret=secret, now=utcnow())
+        survey = open_survey(
+            db.session,
+            token=token,
+            secret=secret,
+            now=utcnow(),
+            defaults=configured_defaults(current_app.config["PULSE"]),
+        )
     except LinkProblem as problem:
         return _problem(problem)
     form = AnswerForm()  # filled from the posted data, so the comment is kept
