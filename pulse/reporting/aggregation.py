@@ -28,7 +28,6 @@ a submit that lands meanwhile marks its team dirty again and is picked up by the
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -36,18 +35,15 @@ import numpy as np
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from pulse.confidentiality import MAX_THRESHOLD, validate_threshold
+from pulse.confidentiality import validate_threshold
 from pulse.db import utcnow
 from pulse.instrument import THEMES
-from pulse.reporting import compute
 from pulse.reporting.change import FlagColumns, flag_changes
-from pulse.reporting.fast import fetch_answers, run_sql
+from pulse.reporting.decide import Computed, compute_cycles, decide_hidden, k_rows
+from pulse.reporting.fast import run_sql
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.stamps import stamp_cycles, stamp_decided
 from pulse.reporting.store import clean, upsert
-from pulse.reporting.suppression import hidden_rows
-from pulse.reporting.thresholds import cycle_thresholds
-from pulse.reporting.trees import CycleTrees
 from pulse.surveys.models import Cycle
 
 Progress = Callable[[int], None]
@@ -82,38 +78,6 @@ _ITEM_WRITTEN = tuple(name for name in _ITEM_FIGURES if name != "suppressed")
 _ROWS_PER_SLICE = 50_000
 
 
-@dataclass(frozen=True)
-class _Computed:
-    tree: CycleTrees
-    # Each cycle's threshold for scores: locked when it opened, raised by later settings.
-    ks: dict[int, int]
-    asked: dict[tuple[int, str], list[int]]
-    themes: compute.ThemeStats
-    items: compute.ItemStats
-    participation: compute.ParticipationStats
-
-
-def _compute(session: Session, cycle_ids: Collection[int] | None, k: int) -> _Computed:
-    tree = CycleTrees.load(session, cycle_ids)
-    if cycle_ids is None:
-        cycle_ids = [cycle_id for (cycle_id,) in run_sql(session, "SELECT id FROM cycles")]
-    ks = cycle_thresholds(session, cycle_ids, current=k)
-    asked = compute.asked_items(session, cycle_ids=cycle_ids)
-    # One pass over the answers feeds both the person scores and the item distributions.
-    answers = fetch_answers(session, cycle_ids=cycle_ids)
-    scores = compute.scores_from_answers(answers, compute.ItemTable.load(session), asked)
-    items = compute.items_from_answers(answers, tree)
-    del answers
-    return _Computed(
-        tree=tree,
-        ks=ks,
-        asked=asked,
-        themes=compute.theme_stats(scores, tree),
-        items=items,
-        participation=compute.participation_stats(session, cycle_ids=cycle_ids, tree=tree),
-    )
-
-
 def _lock_cycle(session: Session, cycle_id: int) -> bool | None:
     """Lock one cycle as _lock_cycles does; whether it is finalised (None: no such cycle)."""
     # The column itself, tested here: SQLite 3.40 can return a wrong `IS NOT NULL` there.
@@ -138,94 +102,8 @@ def _select(groups: np.ndarray, cycles: np.ndarray, scope: set[int] | None, part
     return np.nonzero(keep)[0]
 
 
-@dataclass(frozen=True)
-class _Hidden:
-    """Suppression decided from the computed figures, one flag per row of each table."""
-
-    themes: Any
-    items: Any
-    participation: Any
-
-
-def _k_rows(data: _Computed, cycles: Any) -> Any:
-    """Each row's threshold: that of its cycle."""
-    if len(cycles) == 0:
-        return np.empty(0, dtype=np.int64)
-    # A cycle without a known threshold is held to the strictest one.
-    known = np.full(int(cycles.max()) + 1, MAX_THRESHOLD, dtype=np.int64)
-    for cycle_id, k in data.ks.items():
-        if cycle_id < len(known):
-            known[cycle_id] = k
-    return known[cycles]
-
-
-def _by_frame(data: _Computed, cycles: Any, decide: Callable[[Any, Any, int], Any]) -> Any:
-    """Run `decide(rows, parents, k)` for the rows of each group of cycles sharing a tree and
-    a threshold, and gather its per-row answers in row order."""
-    hidden = np.zeros(len(cycles), dtype=np.bool_)
-    for tree, k, part in data.tree.partition(np.unique(cycles).tolist(), data.ks):
-        rows = np.flatnonzero(np.isin(cycles, part))
-        hidden[rows] = decide(rows, tree.parents, k)
-    return hidden
-
-
-def _decide_hidden(data: _Computed) -> _Hidden:
-    """The cycles' one hiding pattern, from this run's figures: they are the whole of its cycles.
-
-    Decided once per cycle from each group's respondents (pulse.reporting.pattern) and
-    carried to every theme and item row of the same group and cycle; a measure that fewer
-    than k of a visible group answered is hidden on top, with complementary hiding for it.
-    """
-    t, s, p = data.themes, data.items, data.participation
-    participation = _by_frame(
-        data,
-        p.cycle,
-        lambda rows, parents, k: hidden_rows(
-            parents, cells=p.cycle[rows], groups=p.group[rows], n=p.responded[rows], k=k
-        ),
-    )
-    items = int(s.item.max()) + 1 if len(s) else 1
-    theme_seed = _in_pattern(t.cycle, t.group, p, participation)
-    item_seed = _in_pattern(s.cycle, s.group, p, participation)
-    return _Hidden(
-        themes=_by_frame(
-            data,
-            t.cycle,
-            lambda rows, parents, k: hidden_rows(
-                parents,
-                cells=t.cycle[rows] * len(THEMES) + t.theme[rows],
-                groups=t.group[rows],
-                n=t.n[rows],
-                k=k,
-                seed=theme_seed[rows],
-            ),
-        ),
-        items=_by_frame(
-            data,
-            s.cycle,
-            lambda rows, parents, k: hidden_rows(
-                parents,
-                cells=s.cycle[rows] * items + s.item[rows],
-                groups=s.group[rows],
-                n=s.n[rows],
-                k=k,
-                seed=item_seed[rows],
-            ),
-        ),
-        participation=participation,
-    )
-
-
-def _in_pattern(cycles: Any, groups: Any, p: Any, hidden: Any) -> Any:
-    """Whether each (cycle, group) row is hidden by the pattern; a group nobody was invited to
-    in a cycle has no respondents there, so its rows are hidden too."""
-    width = int(max(groups.max(initial=0), p.group.max(initial=0))) + 1
-    shown = p.cycle[~hidden] * width + p.group[~hidden]
-    return ~np.isin(cycles * width + groups, shown)
-
-
 def _theme_columns(
-    data: _Computed, rows: Any, flags: FlagColumns, final: set[int]
+    data: Computed, rows: Any, flags: FlagColumns, final: set[int]
 ) -> dict[str, list[Any]]:
     t = data.themes
     cycles, themes = t.cycle[rows].tolist(), t.theme[rows].tolist()
@@ -242,7 +120,7 @@ def _theme_columns(
     for name in _THEME_FIGURES[:-2]:
         columns[name] = clean(getattr(t, name)[rows])
     columns["item_set"] = [item_sets[key] for key in zip(cycles, themes, strict=True)]
-    columns["suppressed"] = (t.n[rows] < _k_rows(data, t.cycle[rows])).tolist()
+    columns["suppressed"] = (t.n[rows] < k_rows(data, t.cycle[rows])).tolist()
     columns["change"] = [flags.direction[row] for row in rows.tolist()]
     columns["change_p"] = clean(flags.p[rows])
     columns["delta"] = clean(flags.delta[rows])
@@ -250,7 +128,7 @@ def _theme_columns(
     return columns
 
 
-def _item_columns(data: _Computed, rows: Any) -> dict[str, list[Any]]:
+def _item_columns(data: Computed, rows: Any) -> dict[str, list[Any]]:
     s = data.items
     counts = s.counts[rows]
     n = counts.sum(axis=1)
@@ -268,7 +146,7 @@ def _item_columns(data: _Computed, rows: Any) -> dict[str, list[Any]]:
         # Formatted column-wise: a list per row would be a hundred thousand small objects.
         "distribution": list(map(_DISTRIBUTION.format, *counts.T.tolist())),
         "top2_pct": clean(top2),
-        "suppressed": (n < _k_rows(data, s.cycle[rows])).tolist(),
+        "suppressed": (n < k_rows(data, s.cycle[rows])).tolist(),
     }
 
 
@@ -290,7 +168,7 @@ def _slices(cycle_ids: list[int], cycles: Any) -> list[set[int]]:
 
 def _write(
     session: Session,
-    data: _Computed,
+    data: Computed,
     *,
     cycle_ids: list[int],
     scope: set[int] | None,
@@ -307,7 +185,7 @@ def _write(
     )
     flags = flag_changes(session, t, k=flag_k, cycle_ids=final)
     # Written whole, the cycles will hold exactly these rows: their flags are decided here.
-    hidden = _decide_hidden(data) if scope is None else None
+    hidden = decide_hidden(data) if scope is None else None
     untimed = ("suppressed",) if hidden is not None else ()
     for part in _slices(cycle_ids, s.cycle):
         # The rows written are all there is for this part: any other stored row in it has
@@ -371,7 +249,7 @@ def _write(
         stamp_cycles(session, cycle_ids=cycle_ids, ks=data.ks, trees=data.tree)
 
 
-def _groups(data: _Computed) -> set[int]:
+def _groups(data: Computed) -> set[int]:
     """Every group this run has figures for."""
     groups = np.concatenate((data.themes.group, data.items.group, data.participation.group))
     return set(np.unique(groups).tolist())
@@ -380,7 +258,7 @@ def _groups(data: _Computed) -> set[int]:
 def _aggregate_cycle(
     session: Session, *, cycle_id: int, teams: set[int], k: int, finalised: bool
 ) -> None:
-    data = _compute(session, [cycle_id], k)
+    data = compute_cycles(session, [cycle_id], k)
     due: set[int] = set()
     for team in teams:
         due.update(data.tree.of(cycle_id).chain(team))
@@ -436,7 +314,7 @@ def finalise_cycle(session: Session, *, cycle_id: int, threshold: int) -> None:
         raise ValueError("a cycle can only be finalised once it has closed")
     _lock_cycles(session, [cycle_id])
     session.execute(delete(DirtyTeamCycle).where(DirtyTeamCycle.cycle_id == cycle_id))
-    data = _compute(session, [cycle_id], k)
+    data = compute_cycles(session, [cycle_id], k)
     _write(session, data, cycle_ids=[cycle_id], scope=None, final={cycle_id}, now=utcnow())
     cycle.finalised_at = cycle.finalised_at or utcnow()
     session.flush()
@@ -453,7 +331,7 @@ def rebuild_all(session: Session, *, threshold: int, progress: Progress | None =
     _lock_cycles(session, None)
     session.execute(delete(DirtyTeamCycle))
     cycles = list(session.execute(select(Cycle.id, Cycle.status).order_by(Cycle.opens_at)))
-    data = _compute(session, None, k)
+    data = compute_cycles(session, None, k)
     if progress:
         progress(1)
     closed = {cycle_id for cycle_id, status in cycles if status != "open"}
