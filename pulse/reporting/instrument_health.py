@@ -64,9 +64,10 @@ def theme_reliability(session: Session, *, min_responses: int) -> list[ThemeReli
     whole module (rotating cycles on that theme, full cycles); rows are pooled across teams
     and cycles of the quarter, matched by item code. Alpha is left out (None) below
     `min_responses` complete rows: too few to say anything, and pooled across the organisation
-    it never narrows to a team.
+    it never narrows to a team. Open cycles are sealed here as everywhere.
     """
-    cycles = list(session.scalars(select(Cycle).where(Cycle.status != "cancelled")))
+    # Closed cycles only: an open cycle's count would move by one with each answer.
+    cycles = list(session.scalars(select(Cycle).where(Cycle.status == "closed")))
     pooled: dict[tuple[str, str], list[list[float | None]]] = defaultdict(list)
     codes_of: dict[tuple[str, str], list[str]] = {}
     for cycle in cycles:

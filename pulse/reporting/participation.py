@@ -18,6 +18,7 @@ from pulse.reporting.pattern import (
     TOO_SMALL,
     coarse_rate,
     load_pattern,
+    open_rate_shown,
 )
 from pulse.reporting.rows import (
     ParticipationRow,
@@ -39,8 +40,8 @@ def participation_rows(
     Only where at least the cycle's participation threshold were invited (with complementary
     hiding of the number invited). Of a closed cycle, the exact counts and rate follow the
     cycle's hiding pattern (the number who answered is a hidden group's n); of an open cycle,
-    only the rate, rounded down to steps of OPEN_RATE_STEP percent, so one more answer does
-    not show as a step of its own.
+    only the rate, rounded down to steps of OPEN_RATE_STEP percent and only for groups of at
+    least OPEN_RATE_MIN_INVITED, so no rate pins down how many answered.
     """
     context = report_context(session, threshold, context)
     if not team_ids:
@@ -81,9 +82,9 @@ def participation_rows(
             shown_responded = responded
             # A rate beside a hidden number invited would give that number away.
             rate = round_pct(100.0 * responded / invited) if invited_shown and invited else None
-        elif state == OPEN and invited_shown:
+        elif state == OPEN and invited_shown and open_rate_shown(invited):
             rate = coarse_rate(responded, invited)
-        elif state == OPEN:
+        elif state == OPEN and not invited_shown:
             # No rate while open either: say why, as the closed cycle will.
             small = invited < context.k_of(session, cycle, "participation")
             state = TOO_SMALL if small else COMPLEMENT

@@ -42,8 +42,13 @@ OPEN: Final = "open"
 TOO_SMALL: Final = "too_small"
 NO_SURVEY: Final = "no_survey"
 
-# While a cycle is open its participation rate is shown only in steps this wide, rounded down.
+# While a cycle is open its participation rate is shown only in steps this wide, rounded down,
+# never above the last step below 100 % ("at least 90%"), and only for groups of at least
+# OPEN_RATE_MIN_INVITED: then every step spans at least two possible counts, so no rate pins
+# down how many answered (with fewer invited, a step of 10 % is often one person), and a
+# difference of two rates is wider still. The disclosure audit checks this.
 OPEN_RATE_STEP: Final = 10
+OPEN_RATE_MIN_INVITED: Final = 20
 
 
 def state_text(state: str, *, k: int, parent: str | None = None) -> str:
@@ -63,11 +68,17 @@ def state_text(state: str, *, k: int, parent: str | None = None) -> str:
 
 
 def coarse_rate(responded: int, invited: int) -> int:
-    """An open cycle's participation rate in whole steps of OPEN_RATE_STEP percent, rounded down."""
+    """An open cycle's participation rate in whole steps of OPEN_RATE_STEP percent, rounded
+    down and at most 100 − OPEN_RATE_STEP (so "everyone" reads as the step below it)."""
     if invited <= 0:
         raise ValueError("a rate needs at least one invitation")
     step = OPEN_RATE_STEP
-    return math.floor(100 * responded / invited / step) * step
+    return min(math.floor(100 * responded / invited / step) * step, 100 - step)
+
+
+def open_rate_shown(invited: int) -> bool:
+    """Whether a group this size shows a coarse rate while its cycle is open."""
+    return invited >= OPEN_RATE_MIN_INVITED
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,12 @@ from sqlalchemy.orm import Session
 from pulse.answers.models import Comment, Response
 from pulse.instrument import THEMES
 from pulse.reporting.aggregation import rebuild_all
-from pulse.reporting.pattern import coarse_rate, state_text
+from pulse.reporting.pattern import (
+    OPEN_RATE_MIN_INVITED,
+    coarse_rate,
+    open_rate_shown,
+    state_text,
+)
 from pulse.reporting.queries import (
     anchor_rows,
     comment_rows,
@@ -87,7 +92,7 @@ def test_the_sixth_answer_of_an_open_cycle_reveals_nothing(session: Session) -> 
     teams = make_tree(session, {"A": ("D", 0)})
     set_thresholds(session, comments=5)
     cycle = make_cycle(session, closed=False)
-    invite(session, cycle_id=cycle.id, team_id=teams["A"].id, count=5)
+    invite(session, cycle_id=cycle.id, team_id=teams["A"].id, count=15)
     _answer_all(session, cycle, teams["A"], 5, comment="five of us")
     session.commit()
     rebuild_all(session, threshold=5)
@@ -115,8 +120,8 @@ def test_the_sixth_answer_of_an_open_cycle_reveals_nothing(session: Session) -> 
         {p.team: p.rate for p in report["participation"]}  # type: ignore[attr-defined]
         for report in (before, after)
     ]
-    # 5 of 10 and 6 of 11 invited: both read 50 %, in steps of 10.
-    assert rates[0]["A"] == rates[1]["A"] == 50
+    # 5 of 20 and 6 of 21 invited: both read 20 %, in steps of 10.
+    assert rates[0]["A"] == rates[1]["A"] == 20
     # Once closed, the cycle's figures are shown.
     close(session, cycle)
     session.commit()
@@ -126,9 +131,15 @@ def test_the_sixth_answer_of_an_open_cycle_reveals_nothing(session: Session) -> 
 
 
 def test_an_open_cycle_shows_participation_in_steps_of_ten() -> None:
-    assert [coarse_rate(r, 10) for r in range(11)] == [r * 10 for r in range(11)]
+    assert [coarse_rate(r, 20) for r in range(0, 21, 2)] == [*range(0, 100, 10), 90]
     assert [coarse_rate(r, 30) for r in (2, 3, 5, 6)] == [0, 10, 10, 20]
-    assert coarse_rate(5, 9) == 50 and coarse_rate(6, 10) == 60 and coarse_rate(19, 20) == 90
+    # Everyone reads as the step below: "100 %" would pin the count to the number invited.
+    assert coarse_rate(19, 20) == coarse_rate(20, 20) == 90
+    # From 20 invited, every step a leader can see fits at least two counts.
+    for invited in range(OPEN_RATE_MIN_INVITED, 80):
+        steps = [coarse_rate(r, invited) for r in range(invited + 1)]
+        assert all(steps.count(step) >= 2 for step in steps)
+    assert open_rate_shown(20) and not open_rate_shown(19)
     with pytest.raises(ValueError):
         coarse_rate(0, 0)
 

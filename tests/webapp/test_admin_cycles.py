@@ -99,8 +99,9 @@ def admin_client(client: FlaskClient, make_user: Callable[..., Person]) -> Flask
 
 
 def test_an_open_cycle_shows_what_leaders_see(admin_client: FlaskClient, cycle: Cycle) -> None:
-    """Open: Eng (5 of 9) shows its coarse step only; Small (4 invited, k - 1) and Big, whose
-    number invited would give Small's away beside Eng's, show why instead of any figure."""
+    """Open: Eng (5 of 9) shows no rate (fewer than 20 invited: a step of 10 % would be about
+    one person); Small (4 invited, k - 1) and Big, whose number invited would give Small's
+    away beside Eng's, show why instead of any figure."""
     html = admin_client.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True)
     rows = _rows(html)
     assert rows["Small"] == [
@@ -108,10 +109,10 @@ def test_an_open_cycle_shows_what_leaders_see(admin_client: FlaskClient, cycle: 
         "too small to report on its own; its answers count towards Eng",
     ]
     assert rows["Big"] == ["not shown", "hidden so that a smaller group stays anonymous"]
-    assert rows["Eng"] == ["9", "at least 50%"]  # the department includes its subtree
-    assert rows["Acme"] == ["9", "at least 50%"]
+    assert rows["Eng"] == ["9", "results when the cycle closes"]
+    assert rows["Acme"] == ["9", "results when the cycle closes"]
     listing = admin_client.get("/admin/cycles").get_data(as_text=True)
-    assert _rows(listing)["2026-W47"][-3:] == ["9", "at least 50%", "3"]
+    assert _rows(listing)["2026-W47"][-3:] == ["9", "results when the cycle closes", "3"]
     for page in (html, listing):
         assert "56%" not in page and "60%" not in page  # Eng's and Big's exact rates
 

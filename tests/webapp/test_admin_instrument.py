@@ -31,6 +31,8 @@ def answer_cycle(session: Session, opens: datetime, *, people: int, consistent: 
         opens_at=opens,
         closes_at=opens + timedelta(days=5),
     )
+    # Health is read on closed cycles only (an open one is sealed).
+    cycle.status = "closed"
     live = current_items(session)
     rng = random.Random(opens.month)
     for _ in range(people):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from webapp.cli.accounts import users
+from webapp.cli.audit import audit
 from webapp.cli.database import db_group
 from webapp.cli.demo import demo
 from webapp.cli.people import people
@@ -18,5 +19,5 @@ def main() -> None:
     """Team Pulse: recurring, anonymous pulse surveys for teams."""
 
 
-for command in (run, db_group, demo, users, people, tick, aggregate, report):
+for command in (run, db_group, demo, users, people, tick, aggregate, report, audit):
     main.add_command(command)
