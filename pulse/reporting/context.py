@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -32,7 +32,7 @@ class ReportContext:
     _ks: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
     _settings: dict[str, int] = field(default_factory=dict, repr=False)
     _stamped: dict[int, bool] = field(default_factory=dict, repr=False)
-    _names_in: dict[int, dict[int, tuple[str, int | None]]] = field(
+    _names_in: dict[int, Mapping[int, tuple[str, int | None]]] = field(
         default_factory=dict, repr=False
     )
     # When each cycle asked about so far opened (filled by the queries).
@@ -77,6 +77,9 @@ class ReportContext:
 
     def k_of(self, session: Session, cycle_id: int, kind: str = "scores") -> int:
         """The cycle's threshold of this kind (the setting in force for an unknown cycle)."""
+        known = self._ks.get(kind, {}).get(cycle_id)
+        if known is not None:
+            return known
         self.need(session, [cycle_id])
         return self._ks[kind].get(cycle_id, self._settings[kind])
 
@@ -84,7 +87,8 @@ class ReportContext:
         self, session: Session, cycle_ids: Collection[int], kind: str = "scores"
     ) -> dict[int, int]:
         """k_of for each of these cycles."""
-        self.need(session, cycle_ids)
+        if not all(c in self._ks.get(kind, {}) for c in cycle_ids):
+            self.need(session, cycle_ids)
         return {c: self._ks[kind].get(c, self._settings[kind]) for c in cycle_ids}
 
     def names(self, session: Session) -> dict[int, tuple[str, int | None]]:
@@ -98,23 +102,16 @@ class ReportContext:
             }
         return self._names
 
-    def names_in(self, session: Session, cycle_id: int) -> dict[int, tuple[str, int | None]]:
+    def names_in(self, session: Session, cycle_id: int) -> Mapping[int, tuple[str, int | None]]:
         """Every group's name and parent as they stood in the cycle's snapshot (a group it
         lacks as it is now): a renamed or moved team keeps its old name and place there."""
         known = self._names_in.get(cycle_id)
-        if known is not None:
-            return known
-        self.need(session, [cycle_id])
-        tree, then = self.trees.of(cycle_id), self.trees.names(cycle_id)
-        found = self._names_in[cycle_id] = {
-            team_id: (then.get(team_id, name), tree.parents.get(team_id, parent))
-            for team_id, (name, parent) in self.names(session).items()
-        } | {
-            team_id: (name, tree.parents.get(team_id))
-            for team_id, name in then.items()
-            if team_id not in self.names(session)
-        }
-        return found
+        if known is None:
+            self.need(session, [cycle_id])
+            known = self._names_in[cycle_id] = _NamesThen(
+                self.names(session), self.trees.names(cycle_id), self.trees.of(cycle_id).parents
+            )
+        return known
 
     def stamped(self, session: Session, cycle_ids: Collection[int]) -> set[int]:
         """The cycles among these whose stored flags hold for their k and their tree."""
@@ -141,6 +138,32 @@ class ReportContext:
         if k != self.k:
             raise ValueError(f"this report was read at k = {self.k}, not {k}")
         return k
+
+
+class _NamesThen(Mapping[int, tuple[str, int | None]]):
+    """(name, parent) of each group in one cycle's snapshot, looked up on demand: a report
+    over many cycles asks about a few groups in each, not the whole tree."""
+
+    def __init__(
+        self,
+        now: Mapping[int, tuple[str, int | None]],
+        names: Mapping[int, str],
+        parents: Mapping[int, int | None],
+    ) -> None:
+        self._now, self._names, self._parents = now, names, parents
+
+    def __getitem__(self, team_id: int) -> tuple[str, int | None]:
+        name, parent = self._now.get(team_id, (None, None))
+        then = self._names.get(team_id, name)
+        if then is None:
+            raise KeyError(team_id)
+        return then, self._parents.get(team_id, parent)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(set(self._now) | set(self._names))
+
+    def __len__(self) -> int:
+        return len(set(self._now) | set(self._names))
 
 
 def _org_thresholds(session: Session, *, scores: int) -> dict[str, int]:

@@ -11,6 +11,7 @@ from pulse.confidentiality import (
     round_pct,
 )
 from pulse.reporting.context import ReportContext, report_context
+from pulse.reporting.fast import marks, run_sql
 from pulse.reporting.models import Participation
 from pulse.reporting.pattern import (
     COMPLEMENT,
@@ -50,14 +51,17 @@ def participation_rows(
     pattern = load_pattern(session, context=context, cycle_ids=cycles, team_ids=team_ids)
     # The number invited is hidden by the same rules on its own counts: no subtraction of
     # visible groups' invitations may give away a group where fewer than k were invited.
-    everyone = session.execute(
-        select(Participation.cycle_id, Participation.team_id, Participation.invited).where(
-            Participation.cycle_id.in_(cycles)
-        )
+    # Every group's count of these cycles: plain tuples off the cursor (run_sql), since an
+    # organisation-wide read over many cycles is thousands of rows.
+    everyone = run_sql(
+        session,
+        f"SELECT cycle_id, team_id, invited FROM participation WHERE cycle_id IN "
+        f"({marks(len(cycles))})",
+        cycles,
     )
     invited_hidden = hidden_by_cell(
         lambda c: context.trees.of(c).parents,
-        ((c, g, n) for c, g, n in everyone),
+        everyone,
         context.ks(session, cycles, kind="participation").__getitem__,
     )
     rows = session.execute(

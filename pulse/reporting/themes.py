@@ -7,7 +7,7 @@ are dropped where the earlier figure they were tested against is hidden.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -66,7 +66,7 @@ def _theme_row(
     team_id: int,
     cycle_id: int,
     theme: str,
-    names: dict[int, tuple[str, int | None]],
+    names: Mapping[int, tuple[str, int | None]],
     opened: datetime,
     state: str | None,
     change: str | None,
