@@ -1,4 +1,6 @@
-"""Run every bench/bench_*.py main(), or only those named: `python -m bench aggregation`."""
+"""Run every bench/bench_*.py main(), or only those named: `python -m bench aggregation`.
+
+Arguments starting with "--" are left for the benchmarks to read (`--quick`)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ def main(argv: list[str]) -> int:
         for info in pkgutil.iter_modules(bench.__path__)
         if info.name.startswith("bench_")
     )
-    chosen = argv or available
+    chosen = [name for name in argv if not name.startswith("--")] or available
     unknown = [name for name in chosen if name not in available]
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; available: {', '.join(available)}")

@@ -194,7 +194,7 @@ def _raw(app: Flask, sql: str, **params: Any) -> Callable[[], Any]:
 def main() -> None:
     # The web app first: it mounts the dashboard, whose modules use its extensions.
     from webapp import create_app  # isort: skip
-    from dashboard import callbacks
+    from dashboard import access, callbacks
     from pulse.people.models import Person
     from webapp.auth.user import SignedInUser
     from webapp.extensions import db
@@ -281,7 +281,11 @@ def main() -> None:
             ),
             (
                 "cycle picker (52 cycles)",
-                in_request(lambda: to_json_plotly(callbacks.team_cycle_options(team))),
+                in_request(
+                    lambda: to_json_plotly(
+                        callbacks.overview_cycle_options(access.current_viewer())
+                    )
+                ),
                 _raw(
                     app,
                     "SELECT DISTINCT c.id, c.opens_at, c.status FROM cycles c JOIN "

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, g, has_request_context
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from dashboard import source
 from pulse.organisation.service import threshold
@@ -72,16 +73,67 @@ def current_viewer() -> Viewer | None:
     return viewer
 
 
-def team_options(viewer: Viewer) -> list[dict[str, object]]:
-    """Dropdown options for the viewer's teams (departments and the organisation included)."""
+@dataclass(frozen=True)
+class ScopeNode:
+    """One team of the viewer's scope in tree order, with its depth for indenting."""
+
+    team_id: int
+    name: str
+    kind: str
+    depth: int
+
+
+def scope_tree(viewer: Viewer) -> list[ScopeNode]:
+    """The viewer's teams as the tree reads (organisation → departments → teams), each
+    parent before its children, siblings by name, the teams the viewer leads first.
+
+    Leaders look for their own scope first; an alphabetical list mixes levels and, after an
+    import, put an empty team at the top."""
     if not viewer.team_ids:
         return []
     rows = db.session.execute(
-        select(Team.id, Team.name, Team.kind)
-        .where(Team.id.in_(sorted(viewer.team_ids)), Team.archived_at.is_(None))
-        .order_by(func.lower(Team.name))
-    )
+        select(Team.id, Team.name, Team.kind, Team.parent_id).where(
+            Team.id.in_(sorted(viewer.team_ids)), Team.archived_at.is_(None)
+        )
+    ).all()
+    known = {row.id for row in rows}
+    led = set(viewer.person.led_team_ids)
+    children: dict[int | None, list[Any]] = {}
+    for row in rows:
+        parent = row.parent_id if row.parent_id in known else None
+        children.setdefault(parent, []).append(row)
+    for siblings in children.values():
+        siblings.sort(key=lambda r: (r.id not in led, r.name.lower()))
+    ordered: list[ScopeNode] = []
+    stack = [(row, 0) for row in reversed(children.get(None, []))]
+    while stack:
+        row, depth = stack.pop()
+        ordered.append(ScopeNode(row.id, row.name, row.kind, depth))
+        stack.extend((child, depth + 1) for child in reversed(children.get(row.id, [])))
+    return ordered
+
+
+def indented(node: ScopeNode) -> str:
+    """A team's name indented by its depth (no-break spaces survive HTML and plotly)."""
+    return "\u00a0\u00a0\u00a0" * node.depth + node.name
+
+
+def team_options(viewer: Viewer) -> list[dict[str, object]]:
+    """Dropdown options for the viewer's teams in tree order, indented by depth."""
     return [
-        {"label": name if kind == "team" else f"{name} ({kind})", "value": team_id}
-        for team_id, name, kind in rows
+        {
+            "label": indented(node) if node.kind == "team" else f"{indented(node)} ({node.kind})",
+            "value": node.team_id,
+        }
+        for node in scope_tree(viewer)
     ]
+
+
+def default_team(viewer: Viewer) -> int | None:
+    """Where a viewer starts: the first team they lead, else (an admin) the top of the tree."""
+    nodes = scope_tree(viewer)
+    led = set(viewer.person.led_team_ids)
+    for node in nodes:
+        if node.team_id in led:
+            return node.team_id
+    return nodes[0].team_id if nodes else None

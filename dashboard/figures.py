@@ -16,9 +16,18 @@ import numpy as np
 
 from pulse.instrument import SCALE_LABELS, THEME_HIGHER_IS_BETTER, THEME_LABELS, THEMES
 
-# Colour-blind-safe choices: cividis for scores (perceptually uniform, readable with any common
-# colour vision deficiency) and one Okabe-Ito accent reserved for significant changes only.
-SCORE_SCALE = "Cividis"
+# Scores: one diverging orange → light grey → blue scale (colour-blind safe, the ends differ in
+# lightness too) over 2.5–4.5, where nearly every team mean lies, so that 0.3 points is 15 % of
+# the scale and reads as a different colour; the AI concern index is turned so that blue is
+# better there too. One Okabe-Ito accent is reserved for significant changes only.
+SCORE_RANGE = (2.5, 4.5)
+SCORE_SCALE = [
+    [0.0, "#b35806"],
+    [0.25, "#f1a340"],
+    [0.5, "#f2f2f2"],
+    [0.75, "#8db8dc"],
+    [1.0, "#1f5f9e"],
+]
 CHANGE_COLOUR = "#D55E00"
 LINE_COLOUR = "#0072B2"
 ANCHOR_COLOUR = "#555555"
@@ -30,6 +39,16 @@ SCALE_COLOURS = ("#b35806", "#f1a340", "#e0e0e0", "#998ec3", "#542788")
 FONT = {"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", "size": 13}
 
 Figure = dict[str, Any]
+# A legend in its own strip at the figure's bottom edge (its bottom margin leaves room for it
+# wrapped onto several rows on a phone), never over the plotted marks.
+BOTTOM_LEGEND = {
+    "orientation": "h",
+    "x": 0,
+    "xanchor": "left",
+    "yref": "container",
+    "y": 0.005,
+    "yanchor": "bottom",
+}
 
 
 def columns(rows: Sequence[Any], *fields: str) -> dict[str, np.ndarray]:
@@ -70,122 +89,220 @@ def _fmt(values: np.ndarray, pattern: str) -> np.ndarray:
     return np.char.mod(pattern, np.nan_to_num(values.astype(float)))
 
 
+def _wrap(text: str, width: int = 22) -> str:
+    """Break a reason onto short lines at spaces, each line keeping its trailing space, so
+    that it fits a cell on a phone and still reads as one sentence."""
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        if line and len(line) + len(word) > width:
+            lines.append(line)
+            line = ""
+        line += word + " "
+    lines.append(line.rstrip())
+    return "<br>".join(lines)
+
+
+def _short(name: str, limit: int) -> str:
+    """A long team name cut to fit the label column (the tooltip has it whole)."""
+    return name if len(name) <= limit else name[: limit - 1].rstrip() + "…"
+
+
+def oriented(theme: str, mean: np.ndarray) -> np.ndarray:
+    """A score turned so that higher is better for every theme (the AI concern index runs the
+    other way), so that one colour means the same thing in every column."""
+    return mean if THEME_HIGHER_IS_BETTER.get(theme, True) else (6.0 - mean)
+
+
 def overview_heatmap(
-    rows: Sequence[Any], team_labels: dict[int, str], team_order: Sequence[int], k: int
+    rows: Sequence[Any],
+    team_labels: dict[int, str],
+    team_order: Sequence[int],
+    k: int,
+    took_part: dict[int, str | None] | None = None,
+    depths: dict[int, int] | None = None,
+    *,
+    narrow: bool = False,
 ) -> Figure:
-    """Teams × themes for one cycle: colour = score, text = mean and 95% interval, or where a
+    """Teams × themes for one cycle, rows in the order given (the tree): colour = score on one
+    scale where better is blue for every theme, text = mean and 95% interval, or where a
     figure is hidden the honest reason the reports give (pulse.reporting.pattern.state_text);
-    a cell with no row at all had no survey."""
+    a cell with no row at all had no survey. The tooltip adds n and participation."""
     if not team_order:
         return empty_figure("No results for your teams yet.")
+    took_part = took_part or {}
     position = {team_id: i for i, team_id in enumerate(team_order)}
     theme_pos = {theme: j for j, theme in enumerate(THEMES)}
     shape = (len(team_order), len(THEMES))
     z = np.full(shape, np.nan)
     low = np.full(shape, np.nan)
     high = np.full(shape, np.nan)
+    count = np.full(shape, "", dtype=object)
     change = np.full(shape, "", dtype=object)
     reason = np.full(shape, "no survey", dtype=object)
     if rows:
-        cols = columns(rows, "team_id", "theme", "mean", "ci_low", "ci_high", "change", "reason")
+        cols = columns(
+            rows, "team_id", "theme", "mean", "ci_low", "ci_high", "change", "reason", "n"
+        )
         keep = np.array([t in position for t in cols["team_id"]], dtype=bool)
         ti = np.array([position.get(t, 0) for t in cols["team_id"]], dtype=int)[keep]
         hi = np.array([theme_pos.get(t, 0) for t in cols["theme"]], dtype=int)[keep]
         z[ti, hi] = cols["mean"][keep]
         low[ti, hi] = cols["ci_low"][keep]
         high[ti, hi] = cols["ci_high"][keep]
+        count[ti, hi] = np.where(cols["n"][keep] == None, "", cols["n"][keep])  # noqa: E711
         change[ti, hi] = np.where(cols["change"][keep] == None, "", cols["change"][keep])  # noqa: E711
         given = cols["reason"][keep]
         reason[ti, hi] = np.where(given == None, f"fewer than {k} responses", given)  # noqa: E711
     marks = np.where(change == "up", " ▲", np.where(change == "down", " ▼", ""))
     shown = ~np.isnan(z)
-    text = np.where(
-        shown,
-        _fmt(z, "%.1f").astype(object)
-        + marks
-        + "<br>("
-        + _fmt(low, "%.1f")
-        + "–"
-        + _fmt(high, "%.1f")
-        + ")",
-        "",
-    )
+    colour = np.column_stack([oriented(t, z[:, j]) for j, t in enumerate(THEMES)])
+    interval = _fmt(low, "%.1f").astype(object) + "–" + _fmt(high, "%.1f")
+    text = np.where(shown, _fmt(z, "%.1f").astype(object) + marks + "<br>(" + interval + ")", "")
     hover_change = np.where(
         change == "up",
         "significant rise",
         np.where(change == "down", "significant drop", "no detectable change"),
     )
-    hover_change = np.where(shown, hover_change, "")
     y = [team_labels.get(t, str(t)) for t in team_order]
-    ids = np.repeat(np.array(team_order, dtype=object)[:, None], len(THEMES), axis=1)
+    part = np.array(
+        [f"{took_part[t]} took part" if took_part.get(t) else "" for t in team_order],
+        dtype=object,
+    )
+    part = np.repeat(part[:, None], len(THEMES), axis=1)
     labels = [THEME_LABELS[t] for t in THEMES]
     theme_names = np.repeat(np.array(labels, dtype=object)[None, :], len(team_order), axis=0)
-    custom = np.dstack([ids, hover_change, theme_names])
-    hover = "%{y}<br>%{customdata[2]}: %{text}<br>%{customdata[1]}<extra></extra>"
-    data = []
-    # Safety and learning share a "higher is better" bar; the AI concern index gets its own,
-    # reversed so that the worse end is the same dark colour, and says so in its title.
-    good = [j for j, t in enumerate(THEMES) if THEME_HIGHER_IS_BETTER[t]]
-    concern = [j for j, t in enumerate(THEMES) if not THEME_HIGHER_IS_BETTER[t]]
-    # Numeric x positions: a heatmap trace of a single category column has no width otherwise.
-    for idx, title, reverse, x_bar in (
-        (good, "Score<br>higher =<br>better", False, 1.01),
-        (concern, "AI<br>concern<br>higher =<br>worse", True, 1.12),
-    ):
-        data.append(
-            {
-                "type": "heatmap",
-                "z": z[:, idx],
-                "x": idx,
-                "y": y,
-                "text": text[:, idx],
-                "texttemplate": "%{text}",
-                "customdata": custom[:, idx, :],
-                "hovertemplate": hover,
-                "colorscale": SCORE_SCALE,
-                "reversescale": reverse,
-                "zmin": 1,
-                "zmax": 5,
-                "xgap": 3,
-                "ygap": 3,
-                "colorbar": {
-                    "title": {"text": title, "side": "top"},
-                    "x": x_bar,
-                    "len": 0.9,
-                    "thickness": 14,
+    # A shown cell's tooltip: mean, interval, n, change, participation. A hidden one's: the
+    # reason only, never an n (INSTRUMENT.md: a hidden figure carries no n or hint).
+    detail = np.where(
+        shown,
+        _fmt(z, "%.1f").astype(object)
+        + " (95% interval "
+        + interval
+        + ")<br>n = "
+        + count.astype(str)
+        + " answers · "
+        + hover_change,
+        reason,
+    )
+    custom = np.dstack([theme_names, detail, part])
+    hover = "<b>%{customdata[0]}</b> · %{y}<br>%{customdata[1]}<br>%{customdata[2]}<extra></extra>"
+    data: list[dict[str, Any]] = [
+        {
+            "type": "heatmap",
+            "z": np.where(shown, colour, np.nan),
+            "x": list(range(len(THEMES))),
+            "y": y,
+            "text": text,
+            "texttemplate": "%{text}",
+            "textfont": {"size": 12 if narrow else 13},
+            "customdata": custom,
+            "hovertemplate": hover,
+            "colorscale": SCORE_SCALE,
+            "zmin": SCORE_RANGE[0],
+            "zmax": SCORE_RANGE[1],
+            "xgap": 3,
+            "ygap": 3,
+            "colorbar": {
+                "orientation": "h",
+                "title": {
+                    "text": "Same colours for every theme",
+                    "side": "top",
+                    "font": {"size": 12},
                 },
-            }
-        )
+                "tickvals": [SCORE_RANGE[0], 3.5, SCORE_RANGE[1]],
+                "ticktext": ["worse", "middle", "better"],
+                "x": 0.5,
+                "xanchor": "center",
+                "y": -0.02,
+                "yanchor": "top",
+                "len": 0.9,
+                "thickness": 12,
+            },
+        }
+    ]
     # Hidden cells carry their reason as a text trace of their own: a heatmap draws nothing,
-    # not even its rows, where every value is missing (an open cycle hides them all).
-    rows_at, cols_at = np.nonzero(~shown)
+    # not even its rows, where every value is missing (an open cycle hides them all). A group's
+    # measures are hidden together, so a row hidden throughout says why once, across the row,
+    # where a phone has room for it.
+    # A phone's cells are a third as wide: smaller type, shorter lines, a tighter indent.
+    row_wrap, label_size, indent, char = (28, 10, 8, 5.6) if narrow else (48, 12, 14, 7.0)
+    xs: list[float] = []
+    ys: list[str] = []
+    texts: list[str] = []
+    hovers: list[list[Any]] = []
+    for r in range(len(team_order)):
+        hidden = np.flatnonzero(~shown[r])
+        if hidden.size == len(THEMES) and len(set(reason[r].tolist())) == 1:
+            spots = [(float(len(THEMES) - 1) / 2, _wrap(str(reason[r, 0]), row_wrap), 0)]
+        else:
+            spots = [(float(c), _wrap(str(reason[r, c])), int(c)) for c in hidden]
+        for x, label, c in spots:
+            xs.append(x)
+            ys.append(y[r])
+            texts.append(label)
+            hovers.append(custom[r, c].tolist())
     data.append(
         {
             "type": "scatter",
             "mode": "text",
-            "x": cols_at.tolist(),
-            "y": [y[r] for r in rows_at.tolist()],
-            "text": [str(reason[r, c]) for r, c in zip(rows_at, cols_at, strict=True)],
-            "textfont": {"color": "#333333"},
+            "x": xs,
+            "y": ys,
+            "text": texts,
+            "customdata": hovers,
+            "textfont": {"color": "#222222", "size": label_size},
             "showlegend": False,
-            "hovertemplate": "%{y}<br>%{text}<extra></extra>",
+            "hovertemplate": hover,
         }
     )
+    # Row labels as left-aligned annotations, indented by depth, so the tree reads as a tree
+    # (plotly right-aligns tick labels, which hides any indent).
+    depths = depths or {}
+    shown_name = {
+        t: _short(name, 18 if narrow else 40) for t, name in zip(team_order, y, strict=True)
+    }
+    widest = max(len(shown_name[t]) * char + indent * depths.get(t, 0) for t in team_order)
+    left = int(min(130 if narrow else 240, 12 + widest))
+    annotations = [
+        {
+            "text": f"<b>{shown_name[t]}</b>" if depths.get(t, 0) == 0 else shown_name[t],
+            "xref": "paper",
+            "yref": "y",
+            "x": 0,
+            "y": name,
+            "xanchor": "left",
+            "xshift": -left + 4 + indent * depths.get(t, 0),
+            "showarrow": False,
+            "font": {"size": label_size + 1},
+        }
+        for t, name in zip(team_order, y, strict=True)
+    ]
     layout = dict(
         font=FONT,
-        height=max(260, 90 + 56 * len(team_order)),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        height=max(300, 170 + 58 * len(team_order)),
+        margin={"l": left, "r": 4, "t": 10, "b": 64},
         plot_bgcolor=NO_DATA_GREY,
+        annotations=annotations,
         xaxis={
             "side": "top",
             "tickmode": "array",
             "tickvals": list(range(len(THEMES))),
-            "ticktext": labels,
+            "ticktext": [_wrap(label, 12) for label in labels],
+            "tickangle": 0,
+            "tickfont": {"size": 12},
             "range": [-0.5, len(THEMES) - 0.5],
             "showgrid": False,
             "zeroline": False,
+            "fixedrange": True,
+            "automargin": True,
         },
-        yaxis={"autorange": "reversed", "automargin": True, "showgrid": False},
+        yaxis={
+            "autorange": "reversed",
+            "showticklabels": False,
+            "ticks": "",
+            "showgrid": False,
+            "fixedrange": True,
+        },
     )
     return {"data": data, "layout": layout}
 
@@ -278,8 +395,7 @@ def team_trends(
 ) -> Figure:
     """Per theme: mean, 95% band, anchor item, flagged changes and actions; then participation."""
     titles = [
-        THEME_LABELS[t] + ("" if THEME_HIGHER_IS_BETTER[t] else " (higher = more concern)")
-        for t in THEMES
+        THEME_LABELS[t] + ("" if THEME_HIGHER_IS_BETTER[t] else " (higher = worse)") for t in THEMES
     ] + ["Participation (% of invited)"]
     cols = columns(rows, "theme", "cycle_opened", "mean", "ci_low", "ci_high", "change")
     action_cols = columns(actions, "theme", "created_at", "text")
@@ -401,9 +517,12 @@ def team_trends(
     layout = _stacked_layout(titles)
     layout.update(
         font=FONT,
-        height=860,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": -0.05},
+        height=880,
+        # Pinned to the figure's bottom edge in a margin of its own, not placed relative to the
+        # plot: a margin grown for a wrapped legend on a phone did not shrink back after a
+        # resize, and the legend then sat over the participation bars.
+        margin={"l": 10, "r": 10, "t": 40, "b": 110, "autoexpand": True},
+        legend=BOTTOM_LEGEND,
         plot_bgcolor="white",
         hovermode="closest",
     )
@@ -449,14 +568,71 @@ def item_distribution(items: Sequence[Any], k: int) -> Figure:
             "hoverinfo": "skip",
         }
     )
+    # Each item's wording sits above its bar, across the full width, rather than as a tick
+    # label: long wordings as tick labels left a phone no room for the bars.
+    wording = [
+        {
+            "text": _wrap(label, 48),
+            "xref": "paper",
+            "yref": "y",
+            "x": 0,
+            "y": label,
+            "xanchor": "left",
+            "yanchor": "bottom",
+            "yshift": 12,
+            "align": "left",
+            "showarrow": False,
+            "font": {"size": 12},
+        }
+        for label in labels
+    ]
+    layout = dict(
+        barmode="stack",
+        bargap=0.62,
+        font=FONT,
+        annotations=wording,
+        height=max(300, 230 + 84 * len(items)),
+        margin={"l": 10, "r": 10, "t": 10, "b": 150, "autoexpand": True},
+        xaxis={"range": [0, 100], "title": {"text": "% of answers"}, "automargin": True},
+        yaxis={"autorange": "reversed", "showticklabels": False, "ticks": ""},
+        legend=BOTTOM_LEGEND,
+        plot_bgcolor="white",
+    )
+    return {"data": data, "layout": layout}
+
+
+def item_trend(rows: Sequence[Any], opened: dict[int, date]) -> Figure:
+    """One item's answers per cycle as stacked shares of 1–5, oldest first. Cycles where the
+    item is hidden are left out entirely: no gap that hints at a small group."""
+    shown = sorted(
+        (r for r in rows if not r.suppressed and r.distribution and r.cycle_id in opened),
+        key=lambda r: opened[r.cycle_id],
+    )
+    if not shown:
+        return empty_figure("No cycle shows this item's answers for this team yet.")
+    x = [opened[r.cycle_id].isoformat() for r in shown]
+    counts = np.array([[float(r.distribution.get(v, 0)) for v in range(1, 6)] for r in shown])
+    totals = counts.sum(axis=1, keepdims=True)
+    shares = np.divide(counts * 100, totals, out=np.zeros_like(counts), where=totals > 0)
+    data = [
+        {
+            "type": "bar",
+            "x": x,
+            "y": shares[:, v - 1],
+            "name": SCALE_LABELS[v],
+            "marker": {"color": SCALE_COLOURS[v - 1]},
+            "hovertemplate": "%{x}<br>" + SCALE_LABELS[v] + ": %{y:.0f}%<extra></extra>",
+        }
+        for v in range(1, 6)
+    ]
     layout = dict(
         barmode="stack",
         font=FONT,
-        height=max(260, 70 + 44 * len(items)),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        xaxis={"range": [0, 100], "title": {"text": "% of answers"}, "automargin": True},
-        yaxis={"autorange": "reversed", "automargin": True},
-        legend={"orientation": "h", "y": 1.08},
+        height=440,
+        margin={"l": 10, "r": 10, "t": 10, "b": 150, "autoexpand": True},
+        yaxis={"range": [0, 100], "title": {"text": "% of answers"}, "automargin": True},
+        xaxis={"type": "category", "automargin": True},
+        legend=BOTTOM_LEGEND,
         plot_bgcolor="white",
     )
     return {"data": data, "layout": layout}
@@ -476,7 +652,8 @@ def compare_points(rows: Sequence[Any]) -> Figure:
         data.append(
             {
                 "type": "scatter",
-                "x": [THEME_LABELS.get(t, t) for t in cols["theme"][mask]],
+                # Two short lines per theme, so the labels fit under the points on a phone.
+                "x": [THEME_LABELS.get(t, t).replace(" ", "<br>", 1) for t in cols["theme"][mask]],
                 "y": mean,
                 "error_y": {
                     "type": "data",
@@ -495,6 +672,7 @@ def compare_points(rows: Sequence[Any]) -> Figure:
         font=FONT,
         height=380,
         yaxis={"range": [1, 5], "title": {"text": "Mean (1–5)"}, "automargin": True},
+        xaxis={"automargin": True, "tickangle": 0},
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         plot_bgcolor="white",
         legend={"orientation": "h", "y": 1.12},

@@ -9,7 +9,7 @@ import dash_bootstrap_components as dbc
 from dash import dash_table, html
 
 from pulse.actions.guide import Prompt
-from pulse.actions.service import VERDICT_LABELS, VERDICTS, FeedbackSummary
+from pulse.actions.service import STATUS_LABELS, VERDICT_LABELS, VERDICTS, FeedbackSummary
 from pulse.instrument import FAVOURABLE_LABELS, THEME_LABELS, THEMES
 
 
@@ -36,13 +36,18 @@ def _table(table_id: str, columns: dict[str, str], rows: list[dict[str, str]], *
         data=rows,
         sort_action="native",
         style_as_list_view=True,
+        # Cells wrap (long names break anywhere) so the table fits a phone's width rather
+        # than pushing the page sideways.
         style_cell={
             "textAlign": "left",
-            "fontFamily": "inherit",
+            "fontFamily": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
             "padding": "4px 8px",
             "whiteSpace": "normal",
             "height": "auto",
+            "minWidth": "0",
+            "overflowWrap": "anywhere",
         },
+        style_table={"maxWidth": "100%"},
         style_header={"fontWeight": "bold"},
         **extra,
     )
@@ -167,26 +172,42 @@ def _verdicts(summary: FeedbackSummary | None, k: int) -> str:
     return f"{counts} ({summary.respondents} answers)"
 
 
-def action_list(actions: Sequence[Any], summaries: dict[int, FeedbackSummary], k: int) -> html.Div:
+def action_record(action: Any, summary: FeedbackSummary | None, k: int) -> dict[str, str]:
+    """One action as the list shows it and the download holds it."""
+    return {
+        "recorded": action.created_at.date().isoformat(),
+        "theme": THEME_LABELS.get(action.theme, action.theme),
+        "action": action.text,
+        "owner": action.owner or "—",
+        "due": action.due_on.isoformat() if action.due_on else "—",
+        "status": STATUS_LABELS.get(action.status, action.status),
+        "did_it_help": _verdicts(summary, k),
+    }
+
+
+ACTION_COLUMNS = {
+    "recorded": "Recorded",
+    "theme": "Theme",
+    "action": "Action",
+    "owner": "Owner",
+    "due": "Due",
+    "status": "Status",
+    "did_it_help": "Did it help?",
+}
+
+
+def action_list(
+    actions: Sequence[Any],
+    summaries: dict[int, FeedbackSummary],
+    k: int,
+    table_id: str = "action-table",
+) -> Any:
     if not actions:
         return notice("No actions recorded for this team yet.")
-    body = [
-        html.Tr(
-            [
-                html.Td(action.created_at.date().isoformat()),
-                html.Td(THEME_LABELS.get(action.theme, action.theme)),
-                html.Td(action.text),
-                html.Td(_verdicts(summaries.get(action.id), k)),
-            ]
-        )
-        for action in actions
-    ]
-    head = html.Tr(
-        [html.Th("Recorded"), html.Th("Theme"), html.Th("Action"), html.Th("Did it help?")]
-    )
-    return dbc.Table(
-        [html.Thead(head), html.Tbody(body)], size="sm", responsive=True, id="action-table"
-    )
+    records = [action_record(action, summaries.get(action.id), k) for action in actions]
+    head = html.Tr([html.Th(name, scope="col") for name in ACTION_COLUMNS.values()])
+    body = [html.Tr([html.Td(record[key]) for key in ACTION_COLUMNS]) for record in records]
+    return dbc.Table([html.Thead(head), html.Tbody(body)], size="sm", responsive=False, id=table_id)
 
 
 def guide_cards(prompts: Sequence[Prompt]) -> html.Div:

@@ -5,11 +5,24 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import load_dotenv
 
 DEV_SECRET_KEY = "dev-only-change-me"
 DEFAULT_DATABASE_URL = "sqlite:///var/pulse.db"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 MAIL_BACKENDS = ("smtp", "outbox")
+
+
+def load_env_file(path: str | Path = ".env") -> bool:
+    """Read a `.env` file (the copy of .env.example the README suggests) into os.environ.
+
+    Variables already in the environment win over the file, so a deployment's environment, a
+    CI job or a one-off `PULSE_ENV=... pulse ...` is never overridden by a file left behind.
+    The file is looked for in the working directory only, not in its parents. True when read.
+    """
+    return load_dotenv(Path(path), override=False)
 
 
 class ConfigError(ValueError):
@@ -59,6 +72,8 @@ class Settings:
     # Defaults for the other kinds of confidentiality threshold; admins can change all three.
     threshold_participation: int = 5
     threshold_comments: int = 7
+    # text (readable, the default) or json (one object per line, for a log shipper)
+    log_format: str = "text"
 
     @property
     def production(self) -> bool:
@@ -89,6 +104,7 @@ class Settings:
             # Unset, the comments threshold follows a raised PULSE_THRESHOLD rather than
             # refusing to start: comments are never shown from fewer answers than scores.
             threshold_comments=_int(env, "PULSE_THRESHOLD_COMMENTS", max(7, threshold)),
+            log_format=(env.get("PULSE_LOG_FORMAT", "") or "text").strip().lower(),
         )
         settings.validate()
         return settings
@@ -134,6 +150,8 @@ class Settings:
                 f"PULSE_THRESHOLD ({self.threshold}): comments are never shown from fewer "
                 "answers than scores"
             )
+        if self.log_format not in {"text", "json"}:
+            raise ConfigError(f"PULSE_LOG_FORMAT must be text or json, got {self.log_format!r}")
         if not 1 <= self.db_pool_size <= 100:
             raise ConfigError(
                 f"PULSE_DB_POOL_SIZE must be between 1 and 100, got {self.db_pool_size}"

@@ -3,10 +3,12 @@
 from pulse.actions.models import TeamAction
 from pulse.answers.models import ActionFeedback, Answer, Comment, Response
 from pulse.audit.models import AuditEvent
+from pulse.comments.models import CommentReply, SensitiveWord
 from pulse.db import Base
 from pulse.delivery.models import Invitation, InvitationLink, OutboxMessage
 from pulse.organisation.models import OrgSetting
 from pulse.people.models import AccountToken, Person, RoleGrant
+from pulse.provisioning.models import ProvisionedResource
 from pulse.reporting.models import (
     DirtyTeamCycle,
     ItemAggregate,
@@ -16,6 +18,8 @@ from pulse.reporting.models import (
 )
 from pulse.surveys.models import Cycle, CycleItem, Item, Schedule, ScheduleTarget
 from pulse.teams.models import Membership, Team
+from pulse.tokens.models import IntegrationToken
+from pulse.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AccountToken",
@@ -24,9 +28,11 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Comment",
+    "CommentReply",
     "Cycle",
     "CycleItem",
     "DirtyTeamCycle",
+    "IntegrationToken",
     "Invitation",
     "InvitationLink",
     "Item",
@@ -36,12 +42,17 @@ __all__ = [
     "OutboxMessage",
     "Participation",
     "Person",
+    "ProvisionedResource",
     "Response",
     "RoleGrant",
     "Schedule",
     "ScheduleTarget",
+    "SensitiveWord",
     "SuppressionStamp",
     "Team",
     "TeamAction",
     "ThemeAggregate",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
 ]

@@ -50,6 +50,45 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     return float(ci.low), float(ci.high)
 
 
+def clustered_wilson(
+    favourable: npt.ArrayLike,
+    answers: npt.ArrayLike,
+    favourable_sq: npt.ArrayLike,
+    cross: npt.ArrayLike,
+    answers_sq: npt.ArrayLike,
+    people: npt.ArrayLike,
+    confidence: float = 0.95,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Wilson interval for a share of answers when each person gives several of them.
+
+    Per group, from sums over its people of y (favourable answers), m (answers), y², y·m
+    and m², with `people` the number of people. Answers of one person go together, so the
+    share is a ratio estimate whose cluster-robust variance is
+    Σ(y − p·m)² / (n (n − 1) m̄²); the Wilson interval is taken at the effective sample size
+    p(1 − p) / variance, kept between the number of people and the number of answers. Where
+    the data say nothing of clustering (a share of 0 or 1, or one person) the effective size
+    is the number of people, the cautious end. Answers 0 give NaN bounds.
+    """
+    _check_confidence(confidence)
+    y, m, y2, ym, m2, n = (
+        np.atleast_1d(np.asarray(x, dtype=np.float64))
+        for x in (favourable, answers, favourable_sq, cross, answers_sq, people)
+    )
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = y / m
+        squares = np.maximum(y2 - 2 * p * ym + p * p * m2, 0.0)
+        variance = squares * n / ((n - 1) * m * m)
+        informative = (n >= 2) & (p > 0) & (p < 1)
+        effective = np.where(informative, np.where(variance > 0, p * (1 - p) / variance, m), n)
+        size = np.clip(effective, n, m)
+        centre = (p + z * z / (2 * size)) / (1 + z * z / size)
+        half = z / (1 + z * z / size) * np.sqrt(p * (1 - p) / size + z * z / (4 * size * size))
+        low = np.where(m > 0, np.maximum(centre - half, 0.0), np.nan)
+        high = np.where(m > 0, np.minimum(centre + half, 1.0), np.nan)
+    return low, high
+
+
 def welch_p(a: Sequence[float], b: Sequence[float]) -> float:
     """Return the two-sided p-value of Welch's t-test comparing the means of a and b.
 

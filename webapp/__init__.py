@@ -8,16 +8,19 @@ from typing import Any
 from flask import Flask
 
 from dashboard import init_dashboard
-from pulse.config import Settings, limiter_storage_url
-from webapp import errors, log_redaction
+from pulse.config import Settings, limiter_storage_url, load_env_file
+from webapp import dash_requests, errors, log_redaction, request_ids, security_headers
 from webapp.accounts import blueprint as accounts
 from webapp.admin import blueprint as admin
+from webapp.api import blueprint as api
 from webapp.auth import blueprint as auth
+from webapp.auth.oidc import init_oidc
 from webapp.auth.user import load_user
 from webapp.dev_outbox import blueprint as dev_outbox
 from webapp.extensions import csrf, db, limiter, login_manager
 from webapp.health import blueprint as health
 from webapp.home import blueprint as home
+from webapp.scim import mount_scim
 from webapp.survey import blueprint as survey
 from worker import celery_init_app
 
@@ -31,12 +34,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     register_error_pages(app)
     register_dashboard(app)
     register_celery(app)
+    init_oidc(app)
+    mount_scim(app)
     return app
 
 
 def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
     overrides = dict(test_config or {})
-    settings = overrides.pop("PULSE", None) or Settings.from_env()
+    settings = overrides.pop("PULSE", None)
+    if settings is None:
+        # gunicorn and the Celery worker start here without the CLI: they read .env too.
+        load_env_file()
+        settings = Settings.from_env()
     app.config.update(
         PULSE=settings,
         SECRET_KEY=settings.secret_key,
@@ -53,15 +62,14 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     app.config.update(overrides)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    request_ids.configure_logging(settings.log_format)
     # Flask logs the URL of an unhandled error ("Exception on /s/<token> [POST]"), and
     # werkzeug's development server logs every request line: neither keeps the link token.
     log_redaction.install(app.logger, logging.getLogger("werkzeug"))
 
 
 def register_extensions(app: Flask) -> None:
+    request_ids.install(app)
     db.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -73,8 +81,10 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for blueprint in (health, auth, accounts, home, admin, survey, dev_outbox):
+    for blueprint in (health, auth, accounts, home, admin, survey, dev_outbox, api):
         app.register_blueprint(blueprint)
+    # The API authenticates each request by its bearer token, never by a cookie.
+    csrf.exempt(api)
 
 
 def register_error_pages(app: Flask) -> None:
@@ -82,7 +92,13 @@ def register_error_pages(app: Flask) -> None:
 
 
 def register_dashboard(app: Flask) -> None:
-    init_dashboard(app)
+    dash_app = init_dashboard(app)
+    dash_requests.install(app, dash_app)
+    # After the dashboard: the policy allows Dash's inline scripts by their hashes, known
+    # once every clientside callback is registered.
+    security_headers.install(
+        app, script_hashes=dash_app.csp_hashes(), production=app.config["PULSE"].production
+    )
 
 
 def register_celery(app: Flask) -> None:

@@ -20,10 +20,25 @@ def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
+# What still works without Redis, for whoever reads /readyz during an outage: answers are
+# saved (their aggregation is caught up by the sweep), sign-in works (the rate limiter lets
+# requests through), the dashboard reads the database. What waits: queued work.
+WITHOUT_REDIS = {
+    "working": ["answering", "sign-in", "dashboard", "admin pages"],
+    "delayed": ["live aggregation (until the sweep)", "sending queued by the admin pages"],
+}
+
+
 @blueprint.route("/readyz")
 @limiter.exempt
 def readyz() -> tuple[dict[str, Any], int]:
-    """The database and Redis both answer; 503 names whichever does not."""
+    """Whether this process can serve: 503 only when the database is unreachable.
+
+    Without the database nothing works, so the load balancer should route elsewhere. Without
+    Redis the pages still work (see WITHOUT_REDIS): taking every web process out of service
+    then would turn a delay in background work into an outage of answering, so the answer is
+    200 with the status "degraded", and the checks name what is missing.
+    """
     checks: dict[str, str] = {}
     try:
         with db.engine.connect() as connection:
@@ -42,5 +57,8 @@ def readyz() -> tuple[dict[str, Any], int]:
     except Exception as exc:
         current_app.logger.warning("readiness: redis unreachable: %s", exc)
         checks["redis"] = "unreachable"
-    ready = all(value == "ok" for value in checks.values())
-    return {"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503
+    if checks["database"] != "ok":
+        return {"status": "not ready", "checks": checks}, 503
+    if checks["redis"] != "ok":
+        return {"status": "degraded", "checks": checks, **WITHOUT_REDIS}, 200
+    return {"status": "ready", "checks": checks}, 200

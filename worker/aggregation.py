@@ -7,11 +7,17 @@ an expiry lets one run at a time do the work, a message arriving meanwhile only 
 "again" flag, and the running task drains once more before it lets go. So a burst causes one
 aggregation, and nothing is lost because the marks live in the database, where the
 five-minute sweep also finds anything a lost message left behind.
+
+The lock holds a token of the run that took it, and only that run may extend or release it
+(compare-and-delete in one Lua script): a run that outlived the expiry finds its lock gone
+or taken by another run and leaves it alone, rather than releasing a lock it does not own
+and letting a third run start beside the second.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from typing import Any
 
 import redis
@@ -34,6 +40,21 @@ RUNS_KEY = "pulse:aggregation:runs"
 # Longer than any run should take; a crashed worker's lock expires on its own.
 LOCK_SECONDS = 300
 MAX_ROUNDS = 5
+
+# KEYS[1] = lock, ARGV[1] = the owner's token: delete only if it is still ours.
+_RELEASE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('del', KEYS[1])
+end
+return 0
+"""
+# KEYS[1] = lock, ARGV[1] = token, ARGV[2] = seconds: extend only if it is still ours.
+_EXTEND = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('expire', KEYS[1], ARGV[2])
+end
+return 0
+"""
 
 
 def _redis() -> redis.Redis:
@@ -58,7 +79,8 @@ def _drain() -> int:
 def aggregate_dirty() -> int:
     """Re-aggregate every dirty team × cycle, once for a whole burst of submits."""
     client = _redis()
-    if not client.set(LOCK_KEY, "1", nx=True, ex=LOCK_SECONDS):
+    token = secrets.token_hex(16)
+    if not client.set(LOCK_KEY, token, nx=True, ex=LOCK_SECONDS):
         client.set(AGAIN_KEY, "1", ex=LOCK_SECONDS)
         return 0
     processed = 0
@@ -72,8 +94,13 @@ def aggregate_dirty() -> int:
             processed += drained
             if not client.exists(AGAIN_KEY):
                 break
+            if not client.eval(_EXTEND, 1, LOCK_KEY, token, LOCK_SECONDS):
+                # Our lock expired and another run holds one now: it drains what is left.
+                log.warning("aggregation lock lost to another run; stopping this one")
+                break
     finally:
-        client.delete(LOCK_KEY)
+        if not client.eval(_RELEASE, 1, LOCK_KEY, token):
+            log.warning("aggregation lock had expired before this run ended")
     log.info("aggregated %d dirty team × cycles", processed)
     return processed
 

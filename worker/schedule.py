@@ -5,4 +5,5 @@ from celery.schedules import crontab
 BEAT_SCHEDULE = {
     "tick": {"task": "worker.tasks.tick", "schedule": crontab()},
     "aggregation-sweep": {"task": "worker.aggregation.sweep", "schedule": crontab(minute="*/5")},
+    "webhooks-sweep": {"task": "worker.webhooks.sweep", "schedule": crontab(minute="*/5")},
 }

@@ -18,6 +18,8 @@ from webapp.extensions import db
 log = logging.getLogger(__name__)
 
 FINALISE_TASK = "worker.aggregation.finalise_cycle"
+DELIVER_WEBHOOK_TASK = "worker.webhooks.deliver"
+RESULTS_READY_TASK = "worker.webhooks.results_ready"
 
 
 @shared_task(name="worker.tasks.tick", ignore_result=True)
@@ -35,7 +37,11 @@ def tick(now: str | None = None) -> dict[str, Any]:
         current_celery.send_task("worker.delivery.send_invitations", args=[cycle_id])
     for cycle_id in report.reminder_cycle_ids:
         current_celery.send_task("worker.delivery.send_reminders", args=[cycle_id])
+    for delivery_id in report.webhook_delivery_ids:
+        current_celery.send_task(DELIVER_WEBHOOK_TASK, args=[delivery_id])
     for cycle_id in report.closed_cycle_ids:
-        current_celery.send_task(FINALISE_TASK, args=[cycle_id])
+        # Once the final figures are written, results.ready is announced.
+        ready = current_celery.signature(RESULTS_READY_TASK, args=[cycle_id], immutable=True)
+        current_celery.send_task(FINALISE_TASK, args=[cycle_id], link=ready)
     log.info("tick at %s: %s", at.isoformat(), report)
     return report.as_dict()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pulse.db import Base, UTCDateTime, utcnow
@@ -22,3 +22,8 @@ class TeamAction(Base):
     theme: Mapped[str] = mapped_column(String(16))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Follow-through: who carries it (a name as the team says it, not a person's record, so
+    # an owner can be "the whole team"), by when, and where it stands.
+    owner: Mapped[str | None] = mapped_column(String(120), default=None)
+    due_on: Mapped[date | None] = mapped_column(Date, default=None)
+    status: Mapped[str] = mapped_column(String(12), default="planned", server_default="planned")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -21,6 +22,15 @@ from pulse.teams.models import Team
 from pulse.teams.service import visible_team_ids
 
 MAX_ACTION_LENGTH = 500
+MAX_OWNER_LENGTH = 120
+# Where an action stands, in the order a team moves through them.
+STATUS_LABELS = {
+    "planned": "Planned",
+    "in_progress": "In progress",
+    "done": "Done",
+    "dropped": "Dropped",
+}
+STATUSES = tuple(STATUS_LABELS)
 # The answers to "did it help?", in the order the answer page offers them; stored in
 # ActionFeedback.verdict (at most 12 characters).
 # The answers to "did it help?", as the answer page stores them and the dashboard counts them.
@@ -60,11 +70,17 @@ def record_action(
     cycle_id: int,
     theme: str,
     text: str | None,
+    owner: str | None = None,
+    due_on: date | None = None,
 ) -> TeamAction:
-    """Record what a team agreed to do about a theme after a cycle, with its audit event."""
+    """Record what a team agreed to do about a theme after a cycle, with its audit event;
+    an owner and a due date are optional, since some teams agree on them later."""
     if theme not in THEMES:
         raise ValueError(f"unknown theme {theme!r}")
     body = clean_action_text(text)
+    who = (owner or "").strip() or None
+    if who is not None and len(who) > MAX_OWNER_LENGTH:
+        raise ValueError(f"keep the owner under {MAX_OWNER_LENGTH} characters")
     if session.get(Team, team_id) is None:
         raise ValueError("unknown team")
     if team_id not in visible_team_ids(session, person=actor):
@@ -74,7 +90,9 @@ def record_action(
         raise ValueError("unknown survey cycle")
     if cycle.status == "open":
         raise ValueError("record actions once the cycle has closed")
-    action = TeamAction(team_id=team_id, cycle_id=cycle_id, theme=theme, text=body)
+    action = TeamAction(
+        team_id=team_id, cycle_id=cycle_id, theme=theme, text=body, owner=who, due_on=due_on
+    )
     session.add(action)
     session.flush()
     record(
@@ -84,6 +102,29 @@ def record_action(
         target=f"team:{team_id}",
         detail={"action_id": action.id, "cycle_id": cycle_id, "theme": theme},
     )
+    return action
+
+
+def set_action_status(
+    session: Session, *, actor: Person, action_id: int, status: str
+) -> TeamAction:
+    """Move an action to another status (planned, in progress, done, dropped), audited;
+    only someone who may see the action's team may move it."""
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}")
+    action = session.get(TeamAction, action_id)
+    if action is None or action.team_id not in visible_team_ids(session, person=actor):
+        raise PermissionError("you can update actions only for teams you lead")
+    if action.status != status:
+        before = action.status
+        action.status = status
+        record(
+            session,
+            actor=actor,
+            action="action.status",
+            target=f"team:{action.team_id}",
+            detail={"action_id": action.id, "from": before, "to": status},
+        )
     return action
 
 

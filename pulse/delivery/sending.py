@@ -4,20 +4,29 @@ Invitation states: pending → sending → sent, or → retry (temporary failure
 when the next attempt is due) → … → failed (permanent failure or too many attempts, reason in
 `last_error`, shown to admins).
 
-A run claims a group of invitations in one commit (state `sending`, `sent_at` = claim time, a
-fresh token whose hash replaces any older one), then sends them over one SMTP connection and
-commits `sent` after each message the server accepted. So:
+A run claims a group of invitations in one commit (state `sending`, `sent_at` = the time of
+that claim, a fresh token whose hash replaces any older one), then sends them over one SMTP
+connection and commits `sent` after each message the server accepted. While it sends, it renews
+the stamp of the rows it still holds every `RENEW_EVERY`; the renewal is conditional on the
+stamp it wrote, so it also tells the run which rows are still its own. A run stamping every
+claim with its start time had its later groups re-claimed by the next tick once it outlasted
+the lease, while it was still sending them: 351 emails to 300 people. So:
 
 - a retry or a second worker never sends a `sent` invitation again, and two runs never claim
   the same row (the claim is a conditional UPDATE … RETURNING);
 - a run that fails with an exception puts the claimed rows it had not attempted back to
   `pending`, so they go out on the next run;
+- a live run, however long, keeps its rows: their stamp is never older than `RENEW_EVERY`
+  plus one message, far inside `LEASE`;
 - a killed worker leaves its claimed rows in `sending`. After `LEASE` they are claimed again
   and sent. All of them but, at most, the single message that was on the wire when the worker
   died had certainly not been sent; that one may have been. We resend it rather than risk
   leaving someone without an invitation: a duplicate email (whose older link then says it was
   replaced) is the lesser harm than a person silently left out of the pulse. So: nobody is
   skipped, and nothing is sent twice except possibly one message per killed worker.
+
+Several runs may send one cycle at once (the worker fans a cycle out to as many tasks as it
+has batches): each claims its own groups, over its own SMTP connection, until none are left.
 
 Reminders live in `pulse.delivery.reminders`.
 """
@@ -59,10 +68,13 @@ from pulse.surveys.models import Cycle
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(minutes=10)
+# A quarter of the lease: a renewal can be late by a slow message or two and still hold.
+RENEW_EVERY = LEASE / 4
 CLAIM_SIZE = 100
 MAX_ATTEMPTS = 6
 
 MailerFactory = Callable[[Settings, Session], AbstractContextManager[Mailer]]
+Clock = Callable[[], datetime]
 
 
 @dataclass
@@ -118,6 +130,14 @@ def cycles_with_sendable_invitations(session: Session, *, now: datetime) -> list
     return list(session.scalars(query))
 
 
+def batches_to_send(session: Session, *, cycle_id: int, now: datetime) -> int:
+    """How many claim-sized batches the cycle has to send now: the width of its fan-out."""
+    count = session.scalar(
+        select(func.count()).where(Invitation.cycle_id == cycle_id, _sendable(now))
+    )
+    return -(-(count or 0) // CLAIM_SIZE)
+
+
 @dataclass(frozen=True)
 class Claimed:
     invitation_id: int
@@ -166,6 +186,7 @@ def claim(
 
 
 def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> list[Claimed]:
+    """Claim a group stamped `now`: the time of this claim, which renewals move forward."""
     people = claim(
         session,
         cycle_id=cycle_id,
@@ -185,12 +206,39 @@ def _claim_invitations(session: Session, *, cycle_id: int, now: datetime) -> lis
     return [Claimed(i, tokens[i], email, name) for i, email, name in people]
 
 
-def _release(session: Session, ids: list[int]) -> None:
-    """Put claimed but unattempted invitations back in the queue."""
+def _renew(session: Session, ids: list[int], *, stamp: datetime, now: datetime) -> set[int]:
+    """Move the claim stamp of the rows this run still holds to `now`; return their ids.
+
+    A row is ours while it is `sending` with the stamp we wrote: one another run took over
+    (because we were slower than the lease) has another stamp and is left to it.
+    """
+    if not ids:
+        return set()
+    renewed = session.scalars(
+        update(Invitation)
+        .where(
+            Invitation.id.in_(ids),
+            Invitation.delivery_state == "sending",
+            Invitation.sent_at == stamp,
+        )
+        .values(sent_at=now)
+        .returning(Invitation.id)
+    )
+    held = set(renewed)
+    session.commit()
+    return held
+
+
+def _release(session: Session, ids: list[int], *, stamp: datetime) -> None:
+    """Put claimed but unattempted invitations back in the queue, those still ours only."""
     if ids:
         session.execute(
             update(Invitation)
-            .where(Invitation.id.in_(ids), Invitation.delivery_state == "sending")
+            .where(
+                Invitation.id.in_(ids),
+                Invitation.delivery_state == "sending",
+                Invitation.sent_at == stamp,
+            )
             .values(delivery_state="pending", sent_at=None)
         )
 
@@ -228,14 +276,19 @@ def send_invitations(
     settings: Settings,
     cycle_id: int,
     now: datetime | None = None,
+    clock: Clock | None = None,
     mailer_factory: MailerFactory = open_mailer,
 ) -> SendReport:
     """Send every sendable invitation of an open cycle; commits each state change itself.
 
+    `clock` tells the time as the run goes on (the wall clock unless `now` pins it): claims
+    are stamped and renewed by it, so a long run keeps what it is sending.
+
     Raises TemporaryMailError when the mail server cannot be reached (nothing is lost: the
     claimed rows go back to pending), so the caller can retry with backoff.
     """
-    now = now or utcnow()
+    tell = clock or _pinned(now)
+    now = tell()
     report = SendReport()
     cycle = session.get(Cycle, cycle_id)
     if cycle is None or cycle.status != "open" or not cycle.opens_at <= now < cycle.closes_at:
@@ -243,8 +296,8 @@ def send_invitations(
     shared = email_for_cycle(session, cycle=cycle, base_url=settings.base_url)
     _settle_answered_leftovers(session, cycle_id=cycle_id, now=now)
     session.commit()
-    claimed = _claim_invitations(session, cycle_id=cycle_id, now=now)
-    session.commit()
+    lease = _Lease(session, tell)
+    claimed = lease.claim(cycle_id)
     if not claimed:
         return report
     pending_ids = [c.invitation_id for c in claimed]
@@ -254,17 +307,55 @@ def send_invitations(
             mailer_factory(settings, session) as mailer,
         ):
             while claimed:
-                _send_group(session, marks, mailer, shared, claimed, pending_ids, report, now)
-                claimed = _claim_invitations(session, cycle_id=cycle_id, now=now)
+                _send_group(session, marks, mailer, shared, claimed, pending_ids, report, lease)
+                claimed = lease.claim(cycle_id)
                 pending_ids = [c.invitation_id for c in claimed]
-                session.commit()
     except Exception:
         session.rollback()
-        _release(session, pending_ids)
+        _release(session, pending_ids, stamp=lease.stamp)
         session.commit()
         raise
     log.info("cycle %s: sent %s, retrying %s, failed %s", cycle_id, *vars(report).values())
     return report
+
+
+def _pinned(now: datetime | None) -> Clock:
+    """The wall clock, or a clock stopped at `now` when the caller pins the time."""
+    if now is None:
+        return utcnow
+
+    def pinned() -> datetime:
+        return now
+
+    return pinned
+
+
+class _Lease:
+    """The claim stamps of one run: each group stamped when claimed, renewed as it goes."""
+
+    def __init__(self, session: Session, clock: Clock) -> None:
+        self.session = session
+        self.clock = clock
+        self.stamp = clock()
+        self.lost: set[int] = set()
+
+    def claim(self, cycle_id: int) -> list[Claimed]:
+        self.stamp = self.clock()
+        self.lost.clear()
+        claimed = _claim_invitations(self.session, cycle_id=cycle_id, now=self.stamp)
+        self.session.commit()
+        return claimed
+
+    def holds(self, invitation_id: int, pending_ids: list[int]) -> bool:
+        """Whether this run still owns the row, renewing the stamps when they are due."""
+        now = self.clock()
+        if now - self.stamp >= RENEW_EVERY:
+            held = _renew(self.session, pending_ids, stamp=self.stamp, now=now)
+            self.lost.update(set(pending_ids) - held)
+            self.stamp = now
+            if self.lost:
+                log.warning("%d claimed invitations were taken over by another run", len(self.lost))
+        return invitation_id not in self.lost
 
 
 @contextmanager
@@ -289,11 +380,16 @@ def _send_group(
     claimed: list[Claimed],
     pending_ids: list[int],
     report: SendReport,
-    now: datetime,
+    lease: _Lease,
 ) -> None:
     consecutive_temporary = 0
     last_error = ""
     for item in claimed:
+        if not lease.holds(item.invitation_id, pending_ids):
+            # Another run took this row over after our lease lapsed: it sends it, not us.
+            pending_ids.remove(item.invitation_id)
+            continue
+        now = lease.clock()
         message = render_message(shared, to=item.to, name=item.name, token=item.token)
         try:
             mailer.send(message)

@@ -9,9 +9,10 @@ under the same lock: from the figures it holds when it writes whole cycles (a re
 finalisation, a run with every group of the cycle due), from the stored rows otherwise.
 pulse.reporting.queries trusts those flags only while the stamp matches the cycle's k and
 tree, and decides on the read otherwise, so raising k takes effect on the next read.
-Change flags are decided at finalisation with the k then in force
-(n ≥ k in both cycles); after changing k, `pulse aggregate --all` recomputes them, and a read
-never shows a flag on a row it hides or against an earlier row it hides.
+Change flags are decided at finalisation with the k then in force, reading
+only rows shown at that k (pulse.reporting.change); after changing k, `pulse aggregate --all`
+recomputes them, and a read never shows a flag on a row it hides or one that read a row it
+hides.
 
 Writes touch only what changed (pulse.reporting.store): a run compares the rows it computed
 with the stored rows of the cycles and groups it covers, writes the new and changed ones and
@@ -58,10 +59,27 @@ _THEME_FIGURES = (
     "favourable_pct",
     "fav_low",
     "fav_high",
+    "answers_n",
+    "favourable_sq",
+    "favourable_cross",
+    "answers_sq",
     "item_set",
     "suppressed",
 )
-_FLAGS = ("change", "change_p", "delta", "final")
+_FLAGS = (
+    "change",
+    "change_p",
+    "delta",
+    "delta_low",
+    "delta_high",
+    "window_n",
+    "window_cycles",
+    "baseline_n",
+    "baseline_mean",
+    "baseline_cycles",
+    "compared_cycles",
+    "final",
+)
 _ITEM_FIGURES = ("n", "mean", "distribution", "top2_pct", "suppressed")
 _DISTRIBUTION = '{{"1": {}, "2": {}, "3": {}, "4": {}, "5": {}}}'
 # `suppressed` is decided over the whole tree. A run that writes whole cycles decides it from
@@ -121,9 +139,17 @@ def _theme_columns(
         columns[name] = clean(getattr(t, name)[rows])
     columns["item_set"] = [item_sets[key] for key in zip(cycles, themes, strict=True)]
     columns["suppressed"] = (t.n[rows] < k_rows(data, t.cycle[rows])).tolist()
-    columns["change"] = [flags.direction[row] for row in rows.tolist()]
+    picked = rows.tolist()
+    columns["change"] = [flags.direction[row] for row in picked]
     columns["change_p"] = clean(flags.p[rows])
     columns["delta"] = clean(flags.delta[rows])
+    columns["delta_low"] = clean(flags.delta_low[rows])
+    columns["delta_high"] = clean(flags.delta_high[rows])
+    columns["baseline_mean"] = clean(flags.baseline_mean[rows])
+    for name in ("window_n", "window_cycles", "baseline_n", "baseline_cycles"):
+        values = getattr(flags, name)
+        columns[name] = [values[row] for row in picked]
+    columns["compared_cycles"] = [flags.compared[row] for row in picked]
     columns["final"] = [c in final for c in cycles]
     return columns
 
@@ -178,14 +204,20 @@ def _write(
 ) -> None:
     """Upsert the computed rows of `scope` (None: every group) and drop rows gone stale."""
     t, s, p = data.themes, data.items, data.participation
-    # A flag is tested only where both sides reach the strictest threshold of the cycles
-    # flagged; a read never shows one on a hidden row or against one.
+    # Written whole, the cycles will hold exactly these rows: their flags are decided here.
+    hidden = decide_hidden(data) if scope is None else None
+    # A flag is tested only on shown rows against shown rows, all at the strictest threshold
+    # of the cycles flagged; a read never shows one on a hidden row or against one.
     flag_k = max(
         (data.ks[c] for c in final if c in data.ks), default=min(data.ks.values(), default=3)
     )
-    flags = flag_changes(session, t, k=flag_k, cycle_ids=final)
-    # Written whole, the cycles will hold exactly these rows: their flags are decided here.
-    hidden = decide_hidden(data) if scope is None else None
+    flags = flag_changes(
+        session,
+        t,
+        k=flag_k,
+        cycle_ids=final,
+        hidden=None if hidden is None else hidden.themes,
+    )
     untimed = ("suppressed",) if hidden is not None else ()
     for part in _slices(cycle_ids, s.cycle):
         # The rows written are all there is for this part: any other stored row in it has

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 from scipy import stats as sps
-from scipy.special import ndtri
 from sqlalchemy import ColumnElement, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from pulse.answers.models import Answer, Response
 from pulse.instrument import THEMES
 from pulse.reporting.fast import fetch_array, group_key, marks, run_sql
-from pulse.scoring import FAVOURABLE_CUTOFF
+from pulse.scoring import FAVOURABLE_ANSWER
+from pulse.stats import clustered_wilson
 from pulse.surveys.models import Item
 
 if TYPE_CHECKING:
@@ -36,12 +36,15 @@ THEME_INDEX = {theme: i for i, theme in enumerate(THEMES)}
 
 @dataclass(frozen=True)
 class PersonScores:
-    """One row per response and theme whose score counts (the two-thirds rule met)."""
+    """One row per response and theme whose score counts (the two-thirds rule met), with how
+    many of the theme's items the person answered and how many at 4–5 after reverse coding."""
 
     cycle: IntArray
     team: IntArray
     theme: IntArray
     score: FloatArray
+    answered: IntArray
+    favourable: IntArray
 
 
 # Theme names are our own constants, so writing them inline cannot inject anything.
@@ -89,6 +92,7 @@ def person_scores(
             theme_index,
             func.coalesce(func.sum(recoded), 0),
             func.count(Answer.value),
+            func.coalesce(func.sum(case((recoded >= FAVOURABLE_ANSWER, 1), else_=0)), 0),
         )
         .select_from(Answer)
         .join(Response, Response.id == Answer.response_id)
@@ -96,11 +100,12 @@ def person_scores(
         .where(Item.theme.in_(THEMES), *_cycle_filter(Response.cycle_id, cycle_ids))
         .group_by(Response.id, Response.cycle_id, Response.team_id, Item.theme)
     )
-    return _scores_from_rows(fetch_array(session, query, 5), asked)
+    return _scores_from_rows(fetch_array(session, query, 6), asked)
 
 
 def _scores_from_rows(data: FloatArray, asked: dict[tuple[int, str], list[int]]) -> PersonScores:
-    """Rows (cycle, team, theme, recoded sum, answered) per response × theme → valid scores."""
+    """Rows (cycle, team, theme, recoded sum, answered, favourable) per response × theme →
+    valid scores."""
     cycle = data[:, 0].astype(np.int64)
     theme = data[:, 2].astype(np.int64)
     answered = data[:, 4]
@@ -119,14 +124,25 @@ def _scores_from_rows(data: FloatArray, asked: dict[tuple[int, str], list[int]])
     # (or one cycle recomputed alone) give bit-identical figures.
     # (cycle, team, theme) packed into one key sorts in the same order as the three columns.
     cycle, theme = cycle[valid], theme[valid]
+    counts = data[valid][:, 4:6].astype(np.int64)
     group = cycle * (int(team.max(initial=0)) + 1) + team
-    order = np.lexsort((score, group * len(THEMES) + theme))
-    return PersonScores(cycle[order], team[order], theme[order], score[order])
+    # Equal scores are ordered by their answer counts too, so each row is fully determined.
+    order = np.lexsort((counts[:, 1], counts[:, 0], score, group * len(THEMES) + theme))
+    counts = counts[order]
+    return PersonScores(
+        cycle[order], team[order], theme[order], score[order], counts[:, 0], counts[:, 1]
+    )
 
 
 @dataclass(frozen=True)
 class ThemeStats:
-    """Theme aggregates as columns, one entry per group × cycle × theme with n ≥ 1."""
+    """Theme aggregates as columns, one entry per group × cycle × theme with n ≥ 1.
+
+    The favourable share counts answers, not people (INSTRUMENT.md, Scoring 4): favourable_n
+    answers at 4–5 after reverse coding out of answers_n, from the people counted in n. The
+    sums over people of favourable², favourable × answered and answered² carry what the
+    interval needs (pulse.stats.clustered_wilson) and subtract like counts do.
+    """
 
     group: IntArray
     cycle: IntArray
@@ -140,32 +156,13 @@ class ThemeStats:
     favourable_pct: FloatArray
     fav_low: FloatArray
     fav_high: FloatArray
+    answers_n: IntArray
+    favourable_sq: IntArray
+    favourable_cross: IntArray
+    answers_sq: IntArray
 
     def __len__(self) -> int:
         return len(self.group)
-
-
-# The normal quantile of a 95% two-sided interval, computed as scipy's Wilson interval does.
-_Z = ndtri(0.5 + 0.5 * 0.95)
-
-
-def wilson_pct(successes: IntArray, n: IntArray) -> tuple[FloatArray, FloatArray]:
-    """pulse.stats.wilson_interval in percent for whole columns of counts (every n ≥ 1).
-
-    The same operations in the same order as scipy's Wilson interval (no continuity
-    correction) behind wilson_interval, so every bound is bit-identical to it; scipy asks for
-    one binomial test per distinct count, which a first build pays hundreds of times.
-    """
-    k = np.asarray(successes, dtype=np.int64)
-    size = np.asarray(n, dtype=np.int64)
-    p = k / size
-    denom = 2 * (size + _Z**2)
-    center = (2 * size * p + _Z**2) / denom
-    q = 1 - p
-    delta = _Z / denom * np.sqrt(4 * size * p * q + _Z**2)
-    low = np.where(k == 0, 0.0, center - delta)
-    high = np.where(k == size, 1.0, center + delta)
-    return 100.0 * low, 100.0 * high
 
 
 def theme_stats(scores: PersonScores, tree: CycleTrees) -> ThemeStats:
@@ -174,7 +171,9 @@ def theme_stats(scores: PersonScores, tree: CycleTrees) -> ThemeStats:
     score = scores.score[rows]
     if len(score) == 0:
         e_i, e_f = np.empty(0, np.int64), np.empty(0, np.float64)
-        return ThemeStats(e_i, e_i, e_i, e_i, e_f, e_f, e_f, e_f, e_i, e_f, e_f, e_f)
+        return ThemeStats(
+            e_i, e_i, e_i, e_i, e_f, e_f, e_f, e_f, e_i, e_f, e_f, e_f, e_i, e_i, e_i, e_i
+        )
     _, inverse, (group, cycle, theme) = group_key(groups, scores.cycle[rows], scores.theme[rows])
     n = np.bincount(inverse).astype(np.int64)
     mean = np.bincount(inverse, weights=score) / n
@@ -185,8 +184,15 @@ def theme_stats(scores: PersonScores, tree: CycleTrees) -> ThemeStats:
         sd = np.sqrt(var)
         half = sps.t.ppf(0.975, n - 1) * sd / np.sqrt(n)
     half = np.where(sd == 0.0, 0.0, half)
-    favourable = np.bincount(inverse, weights=(score >= FAVOURABLE_CUTOFF)).astype(np.int64)
-    fav_low, fav_high = wilson_pct(favourable, n)
+    y = scores.favourable[rows].astype(np.float64)
+    m = scores.answered[rows].astype(np.float64)
+
+    def total(weights: FloatArray) -> IntArray:
+        return np.rint(np.bincount(inverse, weights=weights)).astype(np.int64)
+
+    favourable, answers = total(y), total(m)
+    sums = (total(y * y), total(y * m), total(m * m))
+    fav_low, fav_high = clustered_wilson(favourable, answers, *sums, n)
     return ThemeStats(
         group=group,
         cycle=cycle,
@@ -197,9 +203,13 @@ def theme_stats(scores: PersonScores, tree: CycleTrees) -> ThemeStats:
         ci_low=mean - half,
         ci_high=mean + half,
         favourable_n=favourable,
-        favourable_pct=100.0 * favourable / n,
-        fav_low=fav_low,
-        fav_high=fav_high,
+        favourable_pct=100.0 * favourable / answers,
+        fav_low=100.0 * fav_low,
+        fav_high=100.0 * fav_high,
+        answers_n=answers,
+        favourable_sq=sums[0],
+        favourable_cross=sums[1],
+        answers_sq=sums[2],
     )
 
 
@@ -324,13 +334,16 @@ def scores_from_answers(
     value = rows[:, 4]
     given = value >= 0
     recoded = np.where(items.reverse[item] == 1, 6 - value, value)
-    data = np.empty((0, 5), dtype=np.float64)
+    data = np.empty((0, 6), dtype=np.float64)
     if len(rows):
         # Responses are numbered densely from 0, so response × theme is a direct bin index.
         size = (int(rows[:, 0].max()) + 1) * len(THEMES)
         key = rows[:, 0] * len(THEMES) + theme
         answered = np.bincount(key, weights=given, minlength=size)
         total = np.bincount(key, weights=np.where(given, recoded, 0), minlength=size)
+        favourable = np.bincount(
+            key, weights=given & (recoded >= FAVOURABLE_ANSWER), minlength=size
+        )
         scored = np.nonzero(answered > 0)[0]
         # Any row of the response names its team and cycle.
         first = np.empty(size, dtype=np.int64)
@@ -343,6 +356,7 @@ def scores_from_answers(
                 (scored % len(THEMES)).astype(np.float64),
                 total[scored],
                 answered[scored],
+                favourable[scored],
             ],
             axis=1,
         )

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Comment
+from pulse.comments.masking import load_directory, mask
 from pulse.confidentiality import round_mean, round_pct
 from pulse.instrument import THEMES
 from pulse.reporting.context import ReportContext, report_context
@@ -140,7 +141,8 @@ def comment_rows(
     The same pattern as scores, and complementary hiding at the comments threshold: a
     department's comments minus its visible teams' comments must never single out a hidden
     team's few comments, and an open cycle shows none, so a new comment cannot be told from
-    the ones before it. The subtree is the cycle's own (its snapshot).
+    the ones before it. The subtree is the cycle's own (its snapshot). Names from the
+    directory, emails and phones are masked before the rows leave (INSTRUMENT.md).
     """
     context = report_context(session, threshold, context)
     pattern = load_pattern(
@@ -150,10 +152,16 @@ def comment_rows(
         return []
     subtree = context.tree(session, cycle_id).subtree(team_id)
     found = session.execute(
-        select(Comment.theme, Comment.body)
+        select(Comment.id, Comment.theme, Comment.body)
         .where(Comment.cycle_id == cycle_id, Comment.team_id.in_(sorted(subtree)))
         .order_by(Comment.id)
     )
-    kept = [CommentRow(theme=theme, body=body.strip()) for theme, body in found if body.strip()]
+    # Masked here, on the way out, so that every surface a leader reads shows the same text.
+    directory = load_directory(session)
+    kept = [
+        CommentRow(theme=theme, body=mask(body.strip(), directory), handle=comment_id)
+        for comment_id, theme, body in found
+        if body.strip()
+    ]
     rng.shuffle(kept)
     return kept

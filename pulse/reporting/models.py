@@ -46,10 +46,27 @@ class ThemeAggregate(Base):
     favourable_pct: Mapped[float | None] = mapped_column(Float, default=None)
     fav_low: Mapped[float | None] = mapped_column(Float, default=None)
     fav_high: Mapped[float | None] = mapped_column(Float, default=None)
+    # The favourable share counts answers (favourable_n of answers_n); the sums over people
+    # of favourable², favourable × answers and answers² give its interval, and subtract.
+    answers_n: Mapped[int | None] = mapped_column(Integer, default=None)
+    favourable_sq: Mapped[int | None] = mapped_column(Integer, default=None)
+    favourable_cross: Mapped[int | None] = mapped_column(Integer, default=None)
+    answers_sq: Mapped[int | None] = mapped_column(Integer, default=None)
     item_set: Mapped[str] = mapped_column(String(400), default="")
     change: Mapped[str | None] = mapped_column(String(8), default=None)
     change_p: Mapped[float | None] = mapped_column(Float, default=None)
     delta: Mapped[float | None] = mapped_column(Float, default=None)
+    # What a change test compared (pulse.change_flags), NULL where no test was made: the
+    # window (this cycle and the one before, where shown), the baseline before it, the 95 %
+    # interval of the change, and the ids of every other cycle the test read.
+    window_n: Mapped[int | None] = mapped_column(Integer, default=None)
+    window_cycles: Mapped[int | None] = mapped_column(Integer, default=None)
+    baseline_n: Mapped[int | None] = mapped_column(Integer, default=None)
+    baseline_mean: Mapped[float | None] = mapped_column(Float, default=None)
+    baseline_cycles: Mapped[int | None] = mapped_column(Integer, default=None)
+    delta_low: Mapped[float | None] = mapped_column(Float, default=None)
+    delta_high: Mapped[float | None] = mapped_column(Float, default=None)
+    compared_cycles: Mapped[str | None] = mapped_column(String(400), default=None)
     suppressed: Mapped[bool] = mapped_column(Boolean, default=True)
     final: Mapped[bool] = mapped_column(Boolean, default=False)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

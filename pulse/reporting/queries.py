@@ -130,6 +130,16 @@ def export_rows(
             "fav_low": row.fav_low,
             "fav_high": row.fav_high,
             "change": row.change,
+            # What the change test compared, null where none was made or the row is hidden.
+            "delta": row.delta,
+            "delta_low": row.delta_low,
+            "delta_high": row.delta_high,
+            "window": None
+            if row.window_n is None
+            else {"cycles": row.window_cycles, "n": row.window_n},
+            "baseline": None
+            if row.baseline_n is None
+            else {"cycles": row.baseline_cycles, "n": row.baseline_n, "mean": row.baseline_mean},
             "suppressed": row.suppressed,
             "reason": row.reason,
             "state": row.state,

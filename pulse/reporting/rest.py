@@ -10,7 +10,7 @@ from scipy import stats as sps
 from sqlalchemy import Row
 
 from pulse.reporting.models import ThemeAggregate
-from pulse.stats import wilson_interval
+from pulse.stats import clustered_wilson
 
 # A stored aggregate, as an entity or as a plain row of its table.
 ThemeFigures: TypeAlias = ThemeAggregate | Row[Any]
@@ -32,7 +32,8 @@ def rest_of_organisation(org: ThemeFigures, team: ThemeFigures) -> ThemeAggregat
     """A transient aggregate for the organisation minus the team, from the stored sums.
 
     The organisation's figure covers the team's respondents, so count, sum, sum of squares
-    and favourable count subtract exactly; None when fewer than two respondents are left.
+    and the favourable share's counts and sums subtract exactly; None when fewer than two
+    respondents are left. Rows stored before the share counted answers carry no share.
     """
     n = org.n - team.n
     if n < 2 or org.mean is None or team.mean is None:
@@ -41,8 +42,7 @@ def rest_of_organisation(org: ThemeFigures, team: ThemeFigures) -> ThemeAggregat
     variance = max((_sum_of_squares(org) - _sum_of_squares(team) - n * mean**2) / (n - 1), 0.0)
     sd = math.sqrt(variance)
     half = 0.0 if sd == 0.0 else _t_975(n - 1) * sd / math.sqrt(n)
-    favourable = (org.favourable_n or 0) - (team.favourable_n or 0)
-    low, high = wilson_interval(favourable, n)
+    share = _favourable(org, team, n)
     return ThemeAggregate(
         team_id=org.team_id,
         cycle_id=org.cycle_id,
@@ -52,8 +52,32 @@ def rest_of_organisation(org: ThemeFigures, team: ThemeFigures) -> ThemeAggregat
         sd=sd,
         ci_low=mean - half,
         ci_high=mean + half,
-        favourable_n=favourable,
-        favourable_pct=100.0 * favourable / n,
-        fav_low=100.0 * low,
-        fav_high=100.0 * high,
+        **share,
     )
+
+
+_SHARE = ("favourable_n", "answers_n", "favourable_sq", "favourable_cross", "answers_sq")
+
+
+def _favourable(org: ThemeFigures, team: ThemeFigures, n: int) -> dict[str, Any]:
+    """The favourable share of the rest: its counts and sums, its percentage and interval."""
+    found = [(getattr(org, name), getattr(team, name)) for name in _SHARE]
+    if any(a is None or b is None for a, b in found):
+        return {}
+    rest = {name: a - b for name, (a, b) in zip(_SHARE, found, strict=True)}
+    if rest["answers_n"] <= 0:
+        return {}
+    low, high = clustered_wilson(
+        rest["favourable_n"],
+        rest["answers_n"],
+        rest["favourable_sq"],
+        rest["favourable_cross"],
+        rest["answers_sq"],
+        n,
+    )
+    return {
+        **rest,
+        "favourable_pct": 100.0 * rest["favourable_n"] / rest["answers_n"],
+        "fav_low": 100.0 * float(low[0]),
+        "fav_high": 100.0 * float(high[0]),
+    }

@@ -34,6 +34,17 @@ class ThemeRow:
     reason: str | None
     # Why nothing is shown: a pulse.reporting.pattern state (few, complement, open, ...).
     state: str | None = None
+    # What the change test compared (docs/statistics.md), None where no test was made or the
+    # row is hidden: the change with its 95 % interval, the window it was measured over (this
+    # cycle and the one before) and the earlier cycles asking the same items it was set against.
+    delta: float | None = None
+    delta_low: float | None = None
+    delta_high: float | None = None
+    window_n: int | None = None
+    window_cycles: int | None = None
+    baseline_n: int | None = None
+    baseline_mean: float | None = None
+    baseline_cycles: int | None = None
 
 
 @dataclass(frozen=True)
@@ -79,10 +90,16 @@ class AnchorRow:
 
 @dataclass(frozen=True)
 class CommentRow:
-    """A comment as shown: its theme tag and text, nothing that could date or link it."""
+    """A comment as shown: its theme tag and text, nothing that could date or link it.
+
+    `body` is already masked (names, emails, phones: pulse.comments.masking). `handle` is what
+    a leader replies to: the comment's own random id, which names no person, response or
+    invitation a leader could reach (None where a report has no use for it).
+    """
 
     theme: str | None
     body: str
+    handle: str | None = None
 
 
 @dataclass(frozen=True)

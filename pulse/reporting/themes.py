@@ -2,7 +2,7 @@
 
 Each row follows its cycle's one hiding pattern (pulse.reporting.pattern) and, on top, the
 measure's own n; a hidden row carries no figure at all, only the reason in words. Change flags
-are dropped where the earlier figure they were tested against is hidden.
+are dropped where any earlier figure they were tested against is hidden now.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from pulse.confidentiality import (
     team_vs_rest,
 )
 from pulse.instrument import THEMES
-from pulse.reporting.change import comparison_cycles
 from pulse.reporting.context import ReportContext, report_context
 from pulse.reporting.fast import marks, run_sql
 from pulse.reporting.models import Participation, ThemeAggregate
@@ -71,6 +70,7 @@ def _theme_row(
     state: str | None,
     change: str | None,
     pattern: Pattern,
+    tested: ThemeFigures | None = None,
 ) -> ThemeRow:
     name, parent = names[team_id]
     parent_name = names[parent][0] if parent is not None else None
@@ -113,7 +113,24 @@ def _theme_row(
         change=change,
         suppressed=False,
         reason=None,
+        **_comparison(tested),
     )
+
+
+def _comparison(tested: ThemeFigures | None) -> dict[str, Any]:
+    """What a change test compared, rounded as every figure is; nothing where none was made."""
+    if tested is None or tested.baseline_n is None:
+        return {}
+    return {
+        "delta": _r1(tested.delta),
+        "delta_low": _r1(tested.delta_low),
+        "delta_high": _r1(tested.delta_high),
+        "window_n": tested.window_n,
+        "window_cycles": tested.window_cycles,
+        "baseline_n": tested.baseline_n,
+        "baseline_mean": _r1(tested.baseline_mean),
+        "baseline_cycles": tested.baseline_cycles,
+    }
 
 
 # What a report reads of a stored aggregate: the figures it may show, what the "rest of the
@@ -131,7 +148,19 @@ _SHOWN_FIGURES = (
     "favourable_pct",
     "fav_low",
     "fav_high",
+    "answers_n",
+    "favourable_sq",
+    "favourable_cross",
+    "answers_sq",
     "change",
+    "delta",
+    "delta_low",
+    "delta_high",
+    "window_n",
+    "window_cycles",
+    "baseline_n",
+    "baseline_mean",
+    "baseline_cycles",
     "suppressed",
 )
 
@@ -149,6 +178,28 @@ def _theme_aggregates(
                 ThemeAggregate.team_id.in_(sorted(team_ids)),
             )
         )
+    }
+
+
+def _compared_cycles(
+    session: Session, *, cycle_ids: Collection[int], team_ids: Collection[int]
+) -> dict[tuple[int, int, str], set[int]]:
+    """(group, cycle, theme) → the other cycles its change test read, for tested rows."""
+    found = session.execute(
+        select(
+            ThemeAggregate.team_id,
+            ThemeAggregate.cycle_id,
+            ThemeAggregate.theme,
+            ThemeAggregate.compared_cycles,
+        ).where(
+            ThemeAggregate.cycle_id.in_(sorted(set(cycle_ids))),
+            ThemeAggregate.team_id.in_(sorted(team_ids)),
+            ThemeAggregate.compared_cycles.is_not(None),
+        )
+    )
+    return {
+        (team_id, cycle_id, theme): {int(c) for c in (read or "").split(",") if c}
+        for team_id, cycle_id, theme, read in found
     }
 
 
@@ -201,8 +252,8 @@ class _ThemeReport:
 def _theme_report(
     session: Session, *, team_ids: Collection[int], context: ReportContext, cycles: list[int]
 ) -> _ThemeReport:
-    compared = comparison_cycles(session, cycle_ids=set(cycles))
-    wanted = set(cycles) | set(compared.values())
+    compared = _compared_cycles(session, cycle_ids=cycles, team_ids=team_ids)
+    wanted = set(cycles).union(*compared.values())
     aggregates = _theme_aggregates(session, cycle_ids=wanted, team_ids=team_ids)
     pattern = load_pattern(session, context=context, cycle_ids=wanted, team_ids=team_ids)
     measure = measure_hidden(
@@ -237,11 +288,11 @@ def _theme_report(
             state = shown
             if state is None and hidden(team_id, cycle_id, theme):
                 state = measure_state(None if agg is None else agg.n, pattern.k(cycle_id))
-            before = compared.get((cycle_id, theme))
-            # A flag against an earlier figure that is hidden would hint at that figure.
-            change = agg.change if agg is not None else None
-            if before is not None and hidden(team_id, before, theme):
-                change = None
+            # A test that read an earlier figure hidden now would hint at that figure, and a
+            # flag that cannot say what it read (stored before flags kept it) is not shown.
+            read = compared.get((team_id, cycle_id, theme))
+            sound = read is not None and not any(hidden(team_id, c, theme) for c in read)
+            change = agg.change if agg is not None and sound else None
             rows.append(
                 _theme_row(
                     agg,
@@ -253,6 +304,7 @@ def _theme_report(
                     state=state,
                     change=change,
                     pattern=pattern,
+                    tested=agg if sound else None,
                 )
             )
     order = {theme: i for i, theme in enumerate(THEMES)}

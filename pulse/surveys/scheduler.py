@@ -17,6 +17,7 @@ from pulse.organisation.service import DEFAULT_THRESHOLDS, Thresholds, threshold
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.surveys.schedules import closing_time, latest_opening, period_key, zone
+from pulse.webhooks.events import owe_cycle_events
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ class TickReport:
     closed_cycle_ids: list[int] = field(default_factory=list)
     sending_cycle_ids: list[int] = field(default_factory=list)
     reminder_cycle_ids: list[int] = field(default_factory=list)
+    webhook_delivery_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -143,4 +145,8 @@ def tick(
     report.opened = len(report.opened_cycle_ids)
     report.sending_cycle_ids = cycles_with_sendable_invitations(session, now=now)
     report.reminder_cycle_ids = cycles_with_due_reminders(session, now=now)
+    # Owed in the tick's transaction: a cycle that opens or closes always has its webhooks.
+    report.webhook_delivery_ids = owe_cycle_events(
+        session, opened=report.opened_cycle_ids, closed=report.closed_cycle_ids, now=now
+    )
     return report

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask_login import login_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.serving import make_server
 
+from pulse import demo
 from pulse.instrument import THEMES
 from pulse.people.models import Person
+from pulse.reporting.aggregation import rebuild_all
 from pulse.reporting.models import ItemAggregate, Participation, ThemeAggregate
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Item
 from pulse.teams.models import Team
+from tests.conftest import IN_CI, make_settings
+from tests.support.browser import chromium_browser
+from webapp import create_app
 from webapp.auth.user import SignedInUser
+from worker.embedded_redis import EmbeddedRedis
 
 K = 5
 
@@ -134,9 +144,12 @@ def populate(session: Session, world: World) -> Callable[..., None]:
                 last = index == len(world.cycles) - 1
                 for theme in THEMES:
                     change = (changes or {}).get((name, theme)) if last else None
-                    add_theme(
+                    row = add_theme(
                         session, team, cycle, theme, n=n, mean=3.2 + 0.2 * index, change=change
                     )
+                    if last:
+                        # The last cycle's test read the earlier ones, as a real run records.
+                        row.compared_cycles = ",".join(str(c.id) for c in world.cycles[:-1])
                     add_anchor(session, team, cycle, theme, n=n)
                 session.add(
                     Participation(team_id=team.id, cycle_id=cycle.id, invited=n + 2, responded=n)
@@ -158,3 +171,33 @@ def signed_in(app: Flask, session: Session) -> Callable[[Person], object]:
             yield
 
     return context  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with chromium_browser(IN_CI) as browser:
+        yield browser
+
+
+@pytest.fixture(scope="module")
+def demo_app(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, redis_server: EmbeddedRedis
+) -> Iterator[tuple[Flask, str]]:
+    """The real app on a demo database with its aggregates, served on 127.0.0.1."""
+    path = tmp_path_factory.mktemp("browser") / "demo.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    settings = make_settings(f"sqlite:///{path}", redis_server.url)
+    app = create_app({"PULSE": settings, "RATELIMIT_ENABLED": False})
+    with app.app_context():
+        factory = app.extensions["pulse.db"][1]
+        with factory() as session:
+            demo.seed(session)
+            rebuild_all(session, threshold=settings.threshold)
+            session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield app, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)
+    app.extensions["pulse.db"][0].dispose()

@@ -4,62 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from dashboard.access import NOT_AVAILABLE
 from pulse import demo
 from pulse.actions.models import TeamAction
 from pulse.audit.models import AuditEvent
-from pulse.reporting.aggregation import rebuild_all
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
-from tests.conftest import IN_CI, make_settings
-from tests.support.browser import ARTIFACTS, chromium_browser
-from webapp import create_app
-from worker.embedded_redis import EmbeddedRedis
+from tests.support.browser import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
 LEADER = "leader@northwind.example.org"  # leads Engineering: Platform, Payments, Mobile, Data
 DATA_LEAD = "data.lead@northwind.example.org"  # leads Data only
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    with chromium_browser(IN_CI) as browser:
-        yield browser
-
-
-@pytest.fixture(scope="module")
-def demo_app(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path, redis_server: EmbeddedRedis
-) -> Iterator[tuple[Flask, str]]:
-    """The real app on a demo database with its aggregates, served on 127.0.0.1."""
-    path = tmp_path_factory.mktemp("browser") / "demo.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    settings = make_settings(f"sqlite:///{path}", redis_server.url)
-    app = create_app({"PULSE": settings, "RATELIMIT_ENABLED": False})
-    with app.app_context():
-        factory = app.extensions["pulse.db"][1]
-        with factory() as session:
-            demo.seed(session)
-            rebuild_all(session, threshold=settings.threshold)
-            session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield app, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
-    app.extensions["pulse.db"][0].dispose()
 
 
 def _sign_in(browser: Any, base: str, email: str) -> Any:
@@ -95,23 +57,23 @@ def test_leader_sees_heatmap_opens_team_and_records_action(
     app, base = demo_app
     context, page = _sign_in(chromium, base, LEADER)
     heatmap = page.locator("#overview-heatmap")
-    heatmap.locator(".ytick", has_text="Platform").first.wait_for()
+    heatmap.locator(".annotation", has_text="Platform").first.wait_for()
     for team in ("Payments", "Data"):
-        assert heatmap.locator(".ytick", has_text=team).count() == 1
-    assert heatmap.locator(".ytick", has_text="Customer Support").count() == 0
+        assert heatmap.locator(".annotation", has_text=team).count() == 1
+    assert heatmap.locator(".annotation", has_text="Customer Support").count() == 0
     # Mobile has 4 people: it never stands alone, and says so.
     assert heatmap.locator("text=too small to report on its own").count() >= 1
     _shot(page, "overview")
 
     # Click Platform's psychological safety cell (its row's label gives the height).
     plot = heatmap.locator(".nsewdrag").first.bounding_box()
-    label = heatmap.locator(".ytick", has_text="Platform").first.bounding_box()
+    label = heatmap.locator(".annotation", has_text="Platform").first.bounding_box()
     page.mouse.click(plot["x"] + plot["width"] / 6, label["y"] + label["height"] / 2)
     page.locator("#tabs .nav-link.active", has_text="Team").wait_for()
     trends = page.locator("#team-trends")
     trends.locator("text=Psychological safety").first.wait_for()
     trends.locator("text=Participation").first.wait_for()
-    assert "Platform" in page.locator("#team-select").inner_text()
+    assert "Platform" in page.locator("#team-select option:checked").inner_text()
     _shot(page, "team")
 
     page.click("#tabs .nav-link:has-text('Actions & guide')")
@@ -157,13 +119,11 @@ def test_leader_cannot_reach_another_subtree(chromium: Any, demo_app: tuple[Flas
     ids = _ids(app)
     context, page = _sign_in(chromium, base, DATA_LEAD)
     heatmap = page.locator("#overview-heatmap")
-    heatmap.locator(".ytick", has_text="Data").first.wait_for()
+    heatmap.locator(".annotation", has_text="Data").first.wait_for()
     for other in ("Platform", "Payments", "Customer Support", "Engineering"):
-        assert heatmap.locator(".ytick", has_text=other).count() == 0
-    page.click("#team-select")
-    options = page.locator(".Select-menu-outer, [role=listbox], .dash-dropdown-options").first
-    options.wait_for()
-    assert "Payments" not in options.inner_text()
+        assert heatmap.locator(".annotation", has_text=other).count() == 0
+    # The team picker is a native <select>: its text is every option it offers.
+    assert "Payments" not in page.locator("#team-select").inner_text()
     _shot(page, "other-subtree")
 
     payments = ids["Payments"]
@@ -212,7 +172,7 @@ def test_hidden_cells_say_why_in_the_browser(chromium: Any, demo_app: tuple[Flas
     app, base = demo_app
     context, page = _sign_in(chromium, base, LEADER)
     heatmap = page.locator("#overview-heatmap")
-    heatmap.locator(".ytick", has_text="Platform").first.wait_for()
+    heatmap.locator(".annotation", has_text="Platform").first.wait_for()
     # Mobile (4 invited) can never reach 5; Quality is hidden so that Mobile stays anonymous.
     too_small = "too small to report on its own; its answers count towards Engineering"
     heatmap.locator(f"text={too_small}").first.wait_for()
@@ -224,9 +184,8 @@ def test_hidden_cells_say_why_in_the_browser(chromium: Any, demo_app: tuple[Flas
     with app.app_context(), app.extensions["pulse.db"][1]() as session:
         opened = session.scalars(select(Cycle).where(Cycle.status == "open")).one()
         label = f"Opened {opened.opens_at.date().isoformat()} (open now)"
-    page.click("#overview-cycle")
-    page.locator(".dash-dropdown-options, .Select-menu-outer, [role=listbox]").first.wait_for()
-    page.get_by_text(label, exact=True).last.click()
+    # The one cycle picker, shared by every tab.
+    page.select_option("#cycle-select", label=label)
     _shot(page, "states-open-picked")
     heatmap.locator("text=results when the cycle closes").first.wait_for()
     assert heatmap.locator("text=too small to report").count() == 0

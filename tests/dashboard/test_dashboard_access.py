@@ -15,11 +15,11 @@ from tests.conftest import sign_in
 PATHS = [
     "/dashboard",
     "/dashboard/",
-    "/dashboard/_dash-layout",
-    "/dashboard/_dash-dependencies",
     "/dashboard/assets/bootstrap.min.css",
     "/dashboard/anything/deeper",
 ]
+# Fetched by the page's scripts, not opened: they answer 401 for the script to act on.
+DATA_PATHS = ["/dashboard/_dash-layout", "/dashboard/_dash-dependencies"]
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -29,10 +29,19 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: FlaskClient, path: str) 
     assert response.location.startswith("/sign-in?next=")
 
 
+@pytest.mark.parametrize("path", DATA_PATHS)
+def test_anonymous_data_requests_get_401(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.is_json
+
+
 def test_anonymous_callback_posts_are_refused(client: FlaskClient) -> None:
+    """An expired session's callback gets 401 JSON, not a redirect that fetch would follow
+    to an HTML page: the page's script sends the browser to sign-in and back."""
     response = client.post("/dashboard/_dash-update-component", json={"output": "x"})
-    assert response.status_code == 302
-    assert response.location.startswith("/sign-in")
+    assert response.status_code == 401
+    assert "sign in" in response.get_json()["error"]
 
 
 def test_leader_reaches_the_dashboard(

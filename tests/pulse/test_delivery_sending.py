@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pulse.answers.service import open_survey
 from pulse.config import Settings
+from pulse.db import make_engine, make_session_factory
 from pulse.delivery.mail import Mailer, MailMessage, TemporaryMailError, open_mailer
 from pulse.delivery.models import Invitation, InvitationLink
 from pulse.delivery.reminders import send_reminders
@@ -157,6 +158,58 @@ def test_a_killed_run_is_resumed_after_the_lease_and_nobody_gets_two(
     assert tick(session, now=later).sending_cycle_ids == [cycle_id]
     session.commit()
     send_invitations(session, settings=smtp_settings, cycle_id=cycle_id, now=later)
+    assert Counter(smtp_server.mailbox.recipients()) == Counter(org.all_emails())
+    assert {r.delivery_state for r in invitations(session, cycle_id)} == {"sent"}
+
+
+class SteppingClock:
+    """The time a run reads; the test moves it on as messages go out."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_run_outlasting_its_lease_is_not_reclaimed_while_alive_and_nobody_gets_two(
+    session: Session, database_url: str, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    # The operator's reproduction: 300 people, a slow relay, beat ticking every minute and
+    # each tick sending what it finds sendable. A run stamping every claim with its start
+    # time had its rows re-claimed by the ticks after ten minutes: 351 emails for 300.
+    org, cycle_id = open_cycle(session, {"Alpha": 300})
+    clock = SteppingClock(OPENS)
+    ticks = make_session_factory(make_engine(database_url))
+    tick_sent: list[int] = []
+
+    @contextmanager
+    def slow_relay(settings: Settings, run_session: Session) -> Iterator[Mailer]:
+        with open_mailer(settings, run_session) as real:
+
+            class Slow:
+                def send(self, message: MailMessage) -> None:
+                    real.send(message)
+                    before = clock.now
+                    clock.now += timedelta(seconds=8)  # 100 messages: 13 minutes > LEASE
+                    if clock.now.minute != before.minute:
+                        with ticks() as other:
+                            report = send_invitations(
+                                other, settings=settings, cycle_id=cycle_id, now=clock.now
+                            )
+                            tick_sent.append(report.sent)
+
+            yield Slow()
+
+    send_invitations(
+        session, settings=smtp_settings, cycle_id=cycle_id, clock=clock, mailer_factory=slow_relay
+    )
+    assert clock.now - OPENS > LEASE
+    # The first tick shares the work (what the slow run had not claimed yet); no later one
+    # takes a row the slow run still holds.
+    assert len(smtp_server.mailbox.recipients()) == 300
+    assert tick_sent[0] == 200 and sum(tick_sent[1:]) == 0
     assert Counter(smtp_server.mailbox.recipients()) == Counter(org.all_emails())
     assert {r.delivery_state for r in invitations(session, cycle_id)} == {"sent"}
 

@@ -23,7 +23,12 @@ from pulse.reporting.aggregation import (
 from pulse.reporting.dirty import mark_dirty
 from pulse.reporting.models import DirtyTeamCycle, ItemAggregate, Participation, ThemeAggregate
 from pulse.reporting.queries import item_rows, theme_rows
-from pulse.scoring import person_theme_score, team_theme_score
+from pulse.scoring import (
+    favourable_share,
+    person_favourable,
+    person_theme_score,
+    team_theme_score,
+)
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
 from pulse.teams.models import Team
@@ -119,22 +124,26 @@ def test_aggregates_agree_with_the_scoring_rules(session: Session) -> None:
     for group, members in subtree.items():
         for theme in THEMES:
             asked = [ITEMS_BY_CODE[c.item.code] for c in cycle.items if c.item.theme == theme]
-            scores = [
-                s
+            counted = [
+                values
                 for m in members
                 for values in given[m]
-                if (s := person_theme_score(asked, values)) is not None
+                if person_theme_score(asked, values) is not None
             ]
+            scores = [person_theme_score(asked, values) or 0.0 for values in counted]
             expected = team_theme_score(scores)
+            # The share counts the answers of the people whose score counts.
+            share = favourable_share([person_favourable(asked, values) for values in counted])
             got = stored[(teams[group].id, theme)]
             assert got.n == expected.n
             assert got.mean == pytest.approx(expected.mean)
             assert got.ci_low == pytest.approx(expected.ci_low)
             assert got.ci_high == pytest.approx(expected.ci_high)
             assert got.sd == pytest.approx(expected.sd)
-            assert got.favourable_n == expected.favourable_n
-            assert got.fav_low == pytest.approx(expected.fav_low)
-            assert got.fav_high == pytest.approx(expected.fav_high)
+            assert (got.favourable_n, got.answers_n) == (share.favourable, share.answers)
+            assert got.favourable_pct == pytest.approx(share.pct)
+            assert got.fav_low == pytest.approx(share.low)
+            assert got.fav_high == pytest.approx(share.high)
     # Item distributions count raw answers; "don't know" and skipped are not counted.
     anchor = next(ci for ci in cycle.items if ci.item.code == "ai.anchor")
     row = session.scalars(

@@ -9,10 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Comment, Response
+from pulse.confidentiality import round_pct
 from pulse.delivery.models import Invitation
 from pulse.people.models import Person
 from pulse.reporting.aggregation import rebuild_all
+from pulse.reporting.models import ThemeAggregate
 from pulse.reporting.queries import comment_rows, compare_rows, participation_rows
+from pulse.stats import clustered_wilson
 from pulse.surveys.items import edit_item_wording
 from pulse.surveys.models import Item
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
@@ -117,6 +120,16 @@ def test_compare_shows_the_rest_only_when_nothing_is_revealed(session: Session) 
     org = by[("Org", "safety")]
     team = by[("B", "safety")]
     assert not rest.suppressed and rest.n == 14 and org.n == 21 and team.n == 7
+    # The rest's favourable share is that of A and C together: answers, not people, counted.
+    stored = {
+        name: session.get(ThemeAggregate, (teams[name].id, cycle.id, "safety"))
+        for name in ("A", "C")
+    }
+    fields = ("favourable_n", "answers_n", "favourable_sq", "favourable_cross", "answers_sq")
+    sums = [sum(getattr(stored[name], field) for name in ("A", "C")) for field in fields]
+    low, high = clustered_wilson(*sums, 14)
+    assert rest.favourable_pct == round_pct(100 * sums[0] / sums[1])
+    assert (rest.fav_low, rest.fav_high) == (round_pct(100 * low[0]), round_pct(100 * high[0]))
     # With k = 8 the team itself is hidden, and so is the rest (it would give the team away).
     rows = compare_rows(session, team_id=teams["B"].id, cycle_id=cycle.id, threshold=8)
     by = {(r.team, r.theme): r for r in rows}

@@ -15,13 +15,6 @@ from pulse.answers.models import Answer, Response
 from pulse.instrument import ENPS_ITEM
 from pulse.reporting import compute, fast
 from pulse.reporting.trees import CycleTrees
-from pulse.scoring import (
-    Summary,
-    SummaryChangeTest,
-    change_flags_from_arrays,
-    change_flags_from_summaries,
-)
-from pulse.stats import wilson_interval
 from pulse.surveys.bank import add_version
 from pulse.surveys.cycles import create_cycle
 from pulse.surveys.models import Cycle, Schedule
@@ -112,47 +105,6 @@ def test_single_pass_with_no_answers(session: Session) -> None:
     assert len(compute.items_from_answers(answers, tree)) == 0
 
 
-@pytest.mark.parametrize("seed", range(5))
-def test_change_arrays_match_scalar_flags(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    size, k = 300, 5
-    previous = (
-        rng.integers(2, 30, size),
-        rng.uniform(1, 5, size).round(1),
-        rng.choice([0.0, 0.3, 0.8, 1.2], size),
-    )
-    current = (
-        rng.integers(2, 30, size),
-        np.where(rng.random(size) < 0.3, previous[1], rng.uniform(1, 5, size).round(1)),
-        rng.choice([0.0, 0.3, 0.8, 1.2], size),
-    )
-    family = rng.integers(0, 3, size)
-    got = change_flags_from_arrays(previous, current, family=family, threshold=k)
-    flagged = 0
-    for cycle in range(3):
-        members = np.nonzero(family == cycle)[0]
-        tests = [
-            SummaryChangeTest(
-                team_id=int(i),
-                theme="engagement",
-                previous=Summary(int(previous[0][i]), float(previous[1][i]), float(previous[2][i])),
-                current=Summary(int(current[0][i]), float(current[1][i]), float(current[2][i])),
-                same_item_set=True,
-                threshold=k,
-            )
-            for i in members
-        ]
-        for i, flag in zip(members, change_flags_from_summaries(tests), strict=True):
-            way = {"up": 1, "down": -1, None: 0}[flag.direction]
-            assert got.direction[i] == way
-            flagged += way != 0
-            if flag.p is None:
-                assert np.isnan(got.p[i]) and np.isnan(got.delta[i])
-            else:
-                assert got.p[i] == flag.p and got.delta[i] == flag.delta
-    assert flagged > 0
-
-
 @BOTH
 def test_wide_fetch_matches_packed_fetch(session: Session) -> None:
     # The one-column packing falls back to plain columns for item ids past its range.
@@ -199,18 +151,6 @@ def test_an_answer_off_every_scale_fails_loudly_instead_of_being_misread(
     session.commit()
     with pytest.raises(ValueError, match=r"outside 0\.\.254"):
         fast.fetch_answers(session, cycle_ids=None)
-
-
-def test_column_wilson_bounds_are_bit_identical_to_wilson_interval() -> None:
-    """Every count up to 60, every edge, and a sample of larger ones: not one bit differs."""
-    pairs = [(f, n) for n in range(1, 61) for f in range(n + 1)]
-    rng = random.Random(5)
-    for n in (rng.randint(61, 50_000) for _ in range(200)):
-        pairs += [(0, n), (n, n), (1, n), (n - 1, n), (rng.randint(0, n), n)]
-    low, high = compute.wilson_pct(np.array([f for f, _ in pairs]), np.array([n for _, n in pairs]))
-    expected = [wilson_interval(f, n) for f, n in pairs]
-    assert low.tolist() == [100.0 * lo for lo, _ in expected]
-    assert high.tolist() == [100.0 * hi for _, hi in expected]
 
 
 @BOTH

@@ -1,4 +1,7 @@
-"""Scoring rules of INSTRUMENT.md on plain data: recoding, the 2/3 rule, team scores, changes."""
+"""Scoring rules of INSTRUMENT.md on plain data: recoding, the 2/3 rule, team scores, shares.
+
+Change flags have their own rules and tests: tests/pulse/test_change_detection.py.
+"""
 
 from __future__ import annotations
 
@@ -12,17 +15,16 @@ from scipy import stats as sps
 
 from pulse.instrument import ENPS_ITEM, get_item, theme_items
 from pulse.scoring import (
-    ChangeTest,
     answers_needed,
-    change_flags,
+    favourable_share,
     item_distribution,
     net_promoter_score,
+    person_favourable,
     person_theme_score,
     recode,
     team_theme_score,
     top_two_box_pct,
 )
-from pulse.stats import benjamini_hochberg
 
 SAFETY = theme_items("safety")
 AI = theme_items("ai")
@@ -125,11 +127,6 @@ def test_team_theme_score_matches_independent_computation(seed: int) -> None:
     mean = float(np.mean(scores))
     sd = float(np.std(scores, ddof=1))
     half = sps.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
-    fav = sum(1 for s in scores if s >= 4.0)
-    z = sps.norm.ppf(0.975)
-    p = fav / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    wil = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
 
     got = team_theme_score(scores)
 
@@ -137,29 +134,61 @@ def test_team_theme_score_matches_independent_computation(seed: int) -> None:
     assert got.mean == pytest.approx(mean)
     assert got.sd == pytest.approx(sd)
     assert (got.ci_low, got.ci_high) == pytest.approx((mean - half, mean + half))
-    assert got.favourable_n == fav
-    assert got.favourable_pct == pytest.approx(100 * p)
-    assert got.fav_low == pytest.approx(100 * (centre - wil), abs=1e-7)
-    assert got.fav_high == pytest.approx(100 * (centre + wil), abs=1e-7)
 
 
-def test_favourable_counts_exactly_four() -> None:
-    # 24/6 is exactly 4.0; the rule is >= 4.0, so this person is favourable.
-    four = person_theme_score(
-        SAFETY,
-        {
-            "safety.anchor": 5,
-            "safety.mistakes": 2,
-            "safety.voice": 4,
-            "safety.help": 2,
-            "safety.inclusion": 3,
-            "safety.skills": 4,
-        },
-    )
-    assert four == 4.0
-    score = team_theme_score([four, 3.99, 5.0, 1.0])
-    assert score.favourable_n == 2
-    assert score.favourable_pct == 50.0
+def test_favourable_answers_are_4_or_5_after_reverse_coding() -> None:
+    # Reverse items answered 2 read as 4 (favourable); "don't know" is no answer at all.
+    answers = {
+        "safety.anchor": 5,  # 5: favourable
+        "safety.mistakes": 2,  # reverse: 4, favourable
+        "safety.voice": 3,  # 3: not
+        "safety.help": 4,  # reverse: 2, not
+        "safety.inclusion": None,  # skipped
+        "safety.skills": 4,  # 4: favourable
+    }
+    assert person_favourable(SAFETY, answers) == (3, 5)
+    # For the AI theme the same rule counts concern: reverse items answered 1 read as 5.
+    assert person_favourable(AI, {"ai.anchor": 4, "ai.checking": 1, "ai.skills": None}) == (2, 2)
+
+
+def test_favourable_share_by_hand() -> None:
+    """Three people: (2 of 3), (0 of 2), (3 of 3) favourable answers: 5 of 8, 62.5 %.
+
+    By hand: p = 5/8. The deviations y - p·m are 2 - 15/8 = 1/8, 0 - 10/8 = -5/4 and
+    3 - 15/8 = 9/8; their squares sum to 1/64 + 100/64 + 81/64 = 182/64. The variance of the
+    share is that times n / ((n - 1) M²) = 3 / (2 · 64): 182 · 3 / (64 · 2 · 64) = 0.06665.
+    The effective size p(1 - p) / variance = (15/64) / 0.06665 = 3.516, between the 3
+    people and the 8 answers; Wilson's interval at 3.516 answers follows.
+    """
+    share = favourable_share([(2, 3), (0, 2), (3, 3)])
+    assert (share.favourable, share.answers) == (5, 8)
+    assert share.pct == pytest.approx(62.5)
+    variance = (182 / 64) * 3 / (2 * 64)
+    size = (5 / 8) * (3 / 8) / variance
+    assert size == pytest.approx(3.516, abs=1e-3)
+    z = sps.norm.ppf(0.975)
+    p = 5 / 8
+    centre = (p + z * z / (2 * size)) / (1 + z * z / size)
+    half = z / (1 + z * z / size) * math.sqrt(p * (1 - p) / size + z * z / (4 * size * size))
+    assert share.low == pytest.approx(100 * (centre - half))
+    assert share.high == pytest.approx(100 * (centre + half))
+    # Wider than if the 8 answers were 8 independent people, narrower than 3 people alone.
+    as_answers = favourable_share([(1, 1)] * 5 + [(0, 1)] * 3)
+    assert as_answers.high - as_answers.low < share.high - share.low
+
+
+def test_favourable_share_with_one_answer_each_is_wilson() -> None:
+    # One answer per person: no clustering, the interval is Wilson's on the people.
+    share = favourable_share([(1, 1)] * 7 + [(0, 1)] * 5)
+    low, high = sps.binomtest(7, 12).proportion_ci(method="wilson")
+    assert (share.low, share.high) == pytest.approx((100 * low, 100 * high))
+    # A share of 0 or 1 says nothing of clustering: the cautious size, the people.
+    none = favourable_share([(0, 6)] * 4)
+    low, high = sps.binomtest(0, 4).proportion_ci(method="wilson")
+    assert none.pct == 0.0 and none.low == 0.0
+    assert none.high == pytest.approx(100 * high)
+    with pytest.raises(ValueError):
+        favourable_share([(0, 0)])
 
 
 def test_team_theme_score_single_person() -> None:
@@ -185,95 +214,3 @@ def test_net_promoter_score() -> None:
     assert net_promoter_score([9, 10, 9, 0, 6, 7, 8]) == pytest.approx(100 * (3 - 2) / 7)
     with pytest.raises(ValueError):
         net_promoter_score([11])
-
-
-def _test(
-    team: str,
-    previous: list[float],
-    current: list[float],
-    *,
-    theme: str = "safety",
-    same_item_set: bool = True,
-    threshold: int = 5,
-) -> ChangeTest:
-    return ChangeTest(team, theme, previous, current, same_item_set, threshold)
-
-
-LOW = [2.0, 2.5, 2.0, 3.0, 2.5, 2.0, 2.5, 3.0]
-HIGH = [4.0, 4.5, 4.0, 3.5, 4.5, 4.0, 4.5, 4.0]
-
-
-def test_change_flag_up_and_down() -> None:
-    up, down = change_flags([_test("a", LOW, HIGH), _test("b", HIGH, LOW)])
-    assert up.direction == "up" and up.flagged
-    assert down.direction == "down"
-    assert up.delta == pytest.approx(np.mean(HIGH) - np.mean(LOW))
-    assert up.p == pytest.approx(sps.ttest_ind(LOW, HIGH, equal_var=False).pvalue)
-
-
-def test_change_needs_threshold_in_both_cycles() -> None:
-    k = 5
-    flags = change_flags(
-        [
-            _test("at-k", LOW[:k], HIGH[:k], threshold=k),
-            _test("below-k-now", LOW, HIGH[: k - 1], threshold=k),
-            _test("below-k-before", LOW[: k - 1], HIGH, threshold=k),
-        ]
-    )
-    assert flags[0].flagged
-    for flag in flags[1:]:
-        assert not flag.flagged
-        assert flag.delta is None and flag.p is None
-
-
-def test_change_needs_same_item_set() -> None:
-    (flag,) = change_flags([_test("a", LOW, HIGH, same_item_set=False)])
-    assert flag.direction is None and flag.delta is None
-
-
-def test_change_below_min_delta_is_not_flagged() -> None:
-    # A tiny but consistent shift: p is minute yet |delta| = 0.2 < 0.3.
-    before = [3.0, 3.1, 3.0, 3.1, 3.0, 3.1] * 5
-    after = [v + 0.2 for v in before]
-    (flag,) = change_flags([_test("a", before, after)])
-    assert flag.p is not None and flag.p < 1e-6
-    assert flag.delta == pytest.approx(0.2)
-    assert not flag.flagged
-
-
-def test_change_of_exactly_min_delta_counts() -> None:
-    # Means 3.0 and 3.3 differ by 0.2999... in floating point; the rule reads "at least 0.3".
-    before = [2.5, 3.0, 3.5] * 10
-    after = [2.8, 3.3, 3.8] * 10
-    (flag,) = change_flags([_test("a", before, after)])
-    assert flag.delta is not None and abs(flag.delta) < 0.3
-    assert flag.direction == "up"
-
-
-def test_change_flags_apply_fdr_across_the_cycle() -> None:
-    rng = np.random.default_rng(7)
-    tests = []
-    for i in range(30):
-        before = list(np.clip(rng.normal(3.0, 0.9, 12), 1, 5))
-        shift = 0.8 if i < 3 else 0.0
-        after = list(np.clip(rng.normal(3.0 + shift, 0.9, 12), 1, 5))
-        tests.append(_test(f"t{i}", before, after, theme="learning"))
-    tests.append(_test("small", [3.0] * 3, [5.0] * 3))
-    flags = change_flags(tests)
-
-    eligible = [t for t in tests if t.team_id != "small"]
-    raw_p = [sps.ttest_ind(t.previous, t.current, equal_var=False).pvalue for t in eligible]
-    rejected = benjamini_hochberg(raw_p)
-    for flag, test, p, reject in zip(flags, eligible, raw_p, rejected, strict=False):
-        delta = np.mean(test.current) - np.mean(test.previous)
-        assert flag.p == pytest.approx(p)
-        assert flag.flagged == (reject and abs(delta) >= 0.3)
-    assert any(flag.flagged for flag in flags)
-    # Some test is significant on its own yet not after FDR control, so control mattered.
-    assert any(p < 0.05 and not r for p, r in zip(raw_p, rejected, strict=True))
-    assert flags[-1].delta is None and not flags[-1].flagged
-
-
-def test_change_flags_reject_bad_threshold() -> None:
-    with pytest.raises(ValueError):
-        change_flags([_test("a", LOW, HIGH, threshold=2)])

@@ -12,6 +12,7 @@ from scipy import stats as sps
 
 from pulse.stats import (
     benjamini_hochberg,
+    clustered_wilson,
     cronbach_alpha,
     mean_interval,
     welch_p,
@@ -192,3 +193,36 @@ def test_benjamini_hochberg_worked_example() -> None:
         benjamini_hochberg([0.2, 1.5])
     with pytest.raises(ValueError):
         benjamini_hochberg([math.nan])
+
+
+def _clustered(people: list[tuple[int, int]]) -> tuple[float, float]:
+    low, high = clustered_wilson(
+        sum(y for y, _ in people),
+        sum(m for _, m in people),
+        sum(y * y for y, _ in people),
+        sum(y * m for y, m in people),
+        sum(m * m for _, m in people),
+        len(people),
+    )
+    return float(low[0]), float(high[0])
+
+
+@given(st.lists(st.booleans(), min_size=2, max_size=60))
+def test_clustered_wilson_with_one_answer_each_is_wilson(answers: list[bool]) -> None:
+    low, high = _clustered([(int(a), 1) for a in answers])
+    expected = wilson_interval(sum(answers), len(answers))
+    assert (low, high) == pytest.approx(expected, abs=1e-9)
+
+
+def test_clustered_wilson_widens_as_people_answer_alike() -> None:
+    # 10 people × 6 answers, 30 favourable: spread evenly, or all from 5 people.
+    even = _clustered([(3, 6)] * 10)
+    together = _clustered([(6, 6)] * 5 + [(0, 6)] * 5)
+    independent = wilson_interval(30, 60)
+    by_people = wilson_interval(5, 10)
+    assert even == pytest.approx(independent)  # no person differs: the answers' own size
+    assert together == pytest.approx(by_people)  # wholly alike: the people's size
+    mixed = _clustered([(5, 6), (4, 6), (1, 6), (2, 6), (3, 6)] * 2)
+    assert independent[1] - independent[0] < mixed[1] - mixed[0] < by_people[1] - by_people[0]
+    # No answers at all: no interval.
+    assert all(math.isnan(v) for v in _clustered([(0, 0)] * 3))

@@ -21,6 +21,8 @@ class Mailbox:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: dict[str, tuple[int, str]] = {}
+        # The client address of each message: one (host, port) per SMTP connection.
+        self.peers: list[object] = []
 
     async def handle_RCPT(
         self,
@@ -42,6 +44,7 @@ class Mailbox:
         with self._lock:
             self.messages.append(message)  # type: ignore[arg-type]
             self.envelopes.append((envelope.mail_from or "", list(envelope.rcpt_tos)))
+            self.peers.append(session.peer)
         return "250 Message accepted"
 
     def recipients(self) -> list[str]:
@@ -52,6 +55,7 @@ class Mailbox:
         with self._lock:
             self.messages.clear()
             self.envelopes.clear()
+            self.peers.clear()
 
 
 def _free_port() -> int:

@@ -111,11 +111,13 @@ def test_sign_in_is_rate_limited_on_redis(
     app = limited_app(database_url, redis_server)
     make_user("admin@example.org")
     client = app.test_client()
+    # A different account each time: the per-address limit, apart from the per-account one
+    # (tests/webapp/test_sign_in_throttling.py).
     codes = [
         client.post(
-            "/sign-in", data={"email": "admin@example.org", "password": "wrong one!"}
+            "/sign-in", data={"email": f"admin{i}@example.org", "password": "wrong one!"}
         ).status_code
-        for _ in range(11)
+        for i in range(11)
     ]
     assert codes[:10] == [401] * 10
     assert codes[10] == 429

@@ -194,3 +194,29 @@ def test_the_sweep_stamps_cycles_again_after_the_threshold_changes(
     )
     # The teams' five are hidden now; the organisation's ten stay shown.
     assert hidden == {5: True, 10: False}
+
+
+def test_a_run_whose_lock_expired_leaves_the_next_runs_lock_alone(
+    app: Flask,
+    session: Session,
+    broker: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run outliving LOCK_SECONDS must not release the lock a later run took meanwhile."""
+    import worker.aggregation as aggregation
+
+    _survey(session, teams=1, per_team=5)
+    real_drain = aggregation._drain
+
+    def slow_drain() -> int:
+        # What a run longer than the expiry looks like from Redis: our lock lapses and the
+        # next run takes its own.
+        broker.delete(LOCK_KEY)
+        assert broker.set(LOCK_KEY, "the-next-run", nx=True, ex=60)
+        return real_drain()
+
+    monkeypatch.setattr(aggregation, "_drain", slow_drain)
+    with app.app_context():
+        assert aggregation.aggregate_dirty() == 1
+    assert broker.get(LOCK_KEY) == b"the-next-run"
+    assert broker.ttl(LOCK_KEY) > 0

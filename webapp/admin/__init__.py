@@ -6,8 +6,11 @@ from webapp.admin import (  # noqa: F401  (routes)
     instrument,
     people,
     schedules,
+    sensitive,
     settings,
+    sso,
     teams,
+    webhooks,
 )
 from webapp.admin.views import blueprint
 

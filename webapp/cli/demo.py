@@ -31,12 +31,19 @@ def seed_demo(seed: int) -> bool:
 
 @click.command()
 @click.option("--seed", default=7, show_default=True, help="Random seed for the demo data.")
+@click.option(
+    "--sign-ins/--no-sign-ins",
+    default=True,
+    hidden=True,
+    help="List the demo sign-ins (`pulse run` lists them itself, under the URL).",
+)
 @with_app
-def demo(seed: int) -> None:
+def demo(seed: int, sign_ins: bool) -> None:
     """Create the demo organisation with a year of history and an open cycle."""
     upgrade_database()
     if seed_demo(seed):
         click.echo(f"Demo organisation {demo_data.ORGANISATION!r} created.")
     else:
         click.echo("The demo organisation is already there; nothing changed.")
-    print_sign_ins()
+    if sign_ins:
+        print_sign_ins()

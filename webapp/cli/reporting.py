@@ -1,19 +1,23 @@
-"""`pulse aggregate` and `pulse report export`: rebuild aggregates, print what an admin sees."""
+"""`pulse aggregate`, `pulse report export` and `pulse report comments`: rebuild aggregates,
+print what an admin sees, print what a leader sees of a team's comments."""
 
 from __future__ import annotations
 
 import csv
 import json
+import random
 import sys
 from datetime import date
+from typing import Any
 
 import click
 from flask import current_app
 from sqlalchemy import select
 
+from pulse.comments.report import leader_comments, plain
 from pulse.organisation.service import threshold as org_threshold
 from pulse.reporting.aggregation import aggregate_dirty, rebuild_all, rebuild_steps
-from pulse.reporting.queries import export_rows
+from pulse.reporting.queries import cycles_for, export_rows, latest_closed_cycle_id
 from pulse.teams.models import Team
 from pulse.teams.service import subtree_ids
 from webapp.cli.context import with_app
@@ -32,6 +36,12 @@ EXPORT_FIELDS = (
     "fav_low",
     "fav_high",
     "change",
+    # What a flag was tested against (docs/statistics.md); null where no test was made.
+    "delta",
+    "delta_low",
+    "delta_high",
+    "window",
+    "baseline",
     "suppressed",
     "reason",
     "state",
@@ -94,6 +104,64 @@ def export(fmt: str, team_name: str | None, since: object) -> None:
     if fmt == "json":
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
-    writer = csv.DictWriter(sys.stdout, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    # CSV has no nesting: the window and baseline become columns of their own.
+    flat = [_flatten(row) for row in out]
+    fields = list(flat[0]) if flat else [f for f in EXPORT_FIELDS if f not in _NESTED]
+    writer = csv.DictWriter(sys.stdout, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(out)
+    writer.writerows(flat)
+
+
+_NESTED = {"window": ("cycles", "n"), "baseline": ("cycles", "n", "mean")}
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with its nested window and baseline spread into prefixed columns."""
+    flat: dict[str, Any] = {}
+    for field, value in row.items():
+        if field in _NESTED:
+            for key in _NESTED[field]:
+                flat[f"{field}_{key}"] = None if value is None else value[key]
+        else:
+            flat[field] = value
+    return flat
+
+
+@report.command("comments")
+@click.option("--team", "team_name", required=True, help="The team (or group) a leader leads.")
+@click.option(
+    "--cycle",
+    "cycle_day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The cycle that opened on this day (YYYY-MM-DD); the latest closed one by default.",
+)
+@click.option("--format", "fmt", type=click.Choice(["json"]), default="json")
+@with_app
+def comments(team_name: str, cycle_day: object, fmt: str) -> None:
+    """Print what a leader of the team sees of its comments: masked comments, themes with
+    keywords and counts, replies (the dashboard's comments tab, as JSON)."""
+    team_id = db.session.scalar(select(Team.id).where(Team.name == team_name))
+    if team_id is None:
+        raise ValueError(f"no team named {team_name!r}")
+    cycles = cycles_for(db.session, team_ids=[team_id])
+    if cycle_day is not None:
+        day = cycle_day.date()  # type: ignore[attr-defined]
+        chosen = [c for c in cycles if c.opened == day]
+        if not chosen:
+            raise ValueError(f"{team_name} has no cycle that opened on {day.isoformat()}")
+        cycle = chosen[0]
+    else:
+        latest = latest_closed_cycle_id(db.session, team_ids=[team_id])
+        found = [c for c in cycles if c.id == latest]
+        if not found:
+            raise ValueError(f"{team_name} has no closed cycle yet")
+        cycle = found[0]
+    view = leader_comments(
+        db.session,
+        team_id=team_id,
+        cycle_id=cycle.id,
+        threshold=current_threshold(),
+        rng=random.Random(),
+    )
+    out = {"team": team_name, "cycle": cycle.opened.isoformat(), **plain(view)}
+    click.echo(json.dumps(out, indent=2, ensure_ascii=False))

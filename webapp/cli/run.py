@@ -67,6 +67,24 @@ def gunicorn_command(
     ]
 
 
+ACCESS_LOG = VAR / "access.log"
+
+
+def prepare_command(*, demo: bool) -> list[str]:
+    """Migrate (and seed the demo). The sign-ins are printed once, under the URL, by `run`."""
+    if demo:
+        return [sys.executable, "-m", "webapp.cli", "demo", "--no-sign-ins"]
+    return [sys.executable, "-m", "webapp.cli", "db", "upgrade"]
+
+
+def web_command(host: str, port: int, workers: int) -> list[str]:
+    """The web server as `pulse run` starts it: one access line per request goes to
+    var/access.log (1,599 lines flooded the console in one short session), and the console
+    gets gunicorn's warnings and errors only."""
+    command = gunicorn_command(f"{host}:{port}", workers, access_log=str(ACCESS_LOG))
+    return [*command[:-1], "--log-level", "warning", command[-1]]
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -87,9 +105,7 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
     os.environ.update({k: env[k] for k in ("PULSE_REDIS_URL", "PULSE_BASE_URL")})
 
     click.echo("Preparing the database…")
-    prepare = [sys.executable, "-m", "webapp.cli", "demo" if not no_demo else "db"]
-    if no_demo:
-        prepare.append("upgrade")
+    prepare = prepare_command(demo=not no_demo)
     if subprocess.run(prepare, env=env, check=False).returncode != 0:
         raise SystemExit("Could not prepare the database; see the message above.")
 
@@ -116,8 +132,10 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
                 "worker.celery_app",
                 "worker",
                 "--beat",
+                # Warnings and errors on the console; each task's INFO line every minute
+                # would bury them.
                 "--loglevel",
-                "INFO",
+                "WARNING",
                 "--concurrency",
                 "1",
                 "--schedule",
@@ -125,12 +143,13 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
             ],
             env,
         )
-        children["web"] = _spawn("web server", gunicorn_command(f"{host}:{port}", workers), env)
+        children["web"] = _spawn("web server", web_command(host, port, workers), env)
         click.secho(f"\nTeam Pulse is running at http://{host}:{port}/", fg="green", bold=True)
         if not no_demo:
             print_sign_ins()
         if settings.outbox_browsable:
             click.echo(f"Sent mail is kept in the dev outbox: http://{host}:{port}/dev/outbox")
+        click.echo(f"Requests are logged to {ACCESS_LOG}.")
         click.echo("Press Ctrl-C to stop.\n")
         while not stopping:
             for name, process in children.items():

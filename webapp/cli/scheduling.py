@@ -13,6 +13,7 @@ from pulse.delivery.reminders import send_reminders
 from pulse.delivery.sending import SendReport, send_invitations
 from pulse.organisation.service import configured_defaults
 from pulse.surveys.scheduler import tick as run_tick
+from pulse.webhooks.events import owe_results_ready
 from webapp.cli.context import with_app
 from webapp.extensions import db
 
@@ -67,6 +68,10 @@ def run_tick_now(now: datetime) -> tuple[int, int, int, SendReport]:
     for cycle_id in report.closed_cycle_ids:
         if not _finalise(cycle_id):
             click.echo(f"Cycle {cycle_id} closed; its final aggregation runs in the worker.")
+            continue
+        # Owed here, sent by the worker's webhook sweep like the tick's own deliveries.
+        owe_results_ready(db.session, cycle_id=cycle_id, now=now)
+        db.session.commit()
     return report.opened, reminded, report.closed, sent
 
 

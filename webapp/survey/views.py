@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
@@ -12,12 +14,21 @@ from wtforms.validators import Length, Optional
 from pulse.answers.service import (
     COMMENT_MAX,
     VERDICTS,
+    ClosedLink,
     InvalidAnswers,
     LinkProblem,
     Survey,
+    UnknownLink,
     open_survey,
 )
 from pulse.answers.submit import submit_response
+from pulse.comments.replies import (
+    ReplyView,
+    previous_cycle_id,
+    replied_count,
+    replies_for_link,
+    shared_replies,
+)
 from pulse.db import utcnow
 from pulse.instrument import THEME_LABELS
 from pulse.organisation.service import configured_defaults
@@ -69,11 +80,43 @@ class AnswerForm(FlaskForm):  # type: ignore[misc]
     comment = TextAreaField(validators=[Optional(), Length(max=COMMENT_MAX)])
 
 
-def _problem(problem: LinkProblem) -> tuple[str, int]:
+def _problem(problem: LinkProblem, token: str | None = None) -> tuple[str, int]:
+    """The problem's page; a link whose pulse has closed still shows the replies to what was
+    written through it (replies come only after a cycle closes: comments are sealed until)."""
+    replies: list[ReplyView] = []
+    if token is not None and isinstance(problem, ClosedLink | UnknownLink):
+        replies = replies_for_link(
+            db.session, secret=current_app.config["PULSE"].secret_key, token=token
+        )
     page = render_template(
-        "survey/problem.html", title=problem.title, message=str(problem), code=problem.status
+        "survey/problem.html",
+        title=problem.title,
+        message=str(problem),
+        code=problem.status,
+        replies=replies,
     )
     return page, problem.status
+
+
+# A link pasted into the "replies to what you wrote last time" box: its token, wherever it is.
+_PASTED_TOKEN = re.compile(r"(?:^|/)([A-Za-z0-9_-]{43})(?:[/?#]|$)")
+
+
+def _pasted_token(text: str) -> str | None:
+    found = _PASTED_TOKEN.search(text.strip())
+    return found.group(1) if found else None
+
+
+def _last_time(survey: Survey) -> dict[str, object] | None:
+    """What the team reads about the previous pulse: the public replies and how many
+    comments got an answer, the same for every member whoever wrote what."""
+    previous = previous_cycle_id(db.session, cycle_id=survey.cycle_id)
+    if previous is None:
+        return None
+    return {
+        "shared": shared_replies(db.session, team_id=survey.team_id, cycle_id=previous),
+        "replied": replied_count(db.session, team_id=survey.team_id, cycle_id=previous),
+    }
 
 
 def _preselected(survey: Survey) -> dict[int, str]:
@@ -109,9 +152,14 @@ def _render(
     feedback: dict[int, str],
     error: str | None = None,
     saved: bool = False,
+    earlier_replies: list[ReplyView] | None = None,
 ) -> str:
+    secret = current_app.config["PULSE"].secret_key
     return render_template(
         "survey/answer.html",
+        replies=replies_for_link(db.session, secret=secret, token=token),
+        earlier_replies=earlier_replies or [],
+        last_time=_last_time(survey),
         survey=survey,
         form=form,
         token=token,
@@ -137,7 +185,7 @@ def answer(token: str) -> Page:
                 defaults=configured_defaults(current_app.config["PULSE"]),
             )
         except LinkProblem as problem:
-            return _problem(problem)
+            return _problem(problem, token)
         form = AnswerForm()
         form.comment.data = survey.previous_comment
         return _render(
@@ -149,6 +197,36 @@ def answer(token: str) -> Page:
             saved=request.args.get("saved") == "1",
         )
     return _submit(token, secret)
+
+
+@blueprint.route("/s/<token>/earlier", methods=["POST"])
+def earlier(token: str) -> Page:
+    """The answer page with the replies to what was written through an earlier pulse's link,
+    pasted by its holder: the only key from a person to their old comment is that link."""
+    secret = current_app.config["PULSE"].secret_key
+    try:
+        survey = open_survey(
+            db.session,
+            token=token,
+            secret=secret,
+            now=utcnow(),
+            defaults=configured_defaults(current_app.config["PULSE"]),
+        )
+    except LinkProblem as problem:
+        return _problem(problem)
+    previous = _pasted_token(request.form.get("previous", ""))
+    found = replies_for_link(db.session, secret=secret, token=previous) if previous else []
+    form = AnswerForm(formdata=None)
+    form.comment.data = survey.previous_comment
+    return _render(
+        survey,
+        form,
+        token,
+        selected=_preselected(survey),
+        feedback=survey.previous_feedback,
+        earlier_replies=found,
+        error=None if found else "No replies were found for that link.",
+    )
 
 
 def _submit(token: str, secret: str) -> Page:

@@ -1,0 +1,1 @@
+"""Comments that lead somewhere: masking, themes, anonymous replies and sensitive-word flags."""

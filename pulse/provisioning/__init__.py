@@ -1,0 +1,1 @@
+"""Provisioning from an identity provider (SCIM): people, teams and memberships only."""

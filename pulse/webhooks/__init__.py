@@ -1,0 +1,1 @@
+"""Outgoing webhooks: events of the survey calendar, signed as Standard Webhooks describes."""
