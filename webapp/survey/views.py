@@ -172,18 +172,23 @@ def _render(
     )
 
 
+def _open(token: str, secret: str) -> Survey:
+    """The survey behind a link now, with the configured thresholds for any kind never set."""
+    return open_survey(
+        db.session,
+        token=token,
+        secret=secret,
+        now=utcnow(),
+        defaults=configured_defaults(current_app.config["PULSE"]),
+    )
+
+
 @blueprint.route("/s/<token>", methods=["GET", "POST"])
 def answer(token: str) -> Page:
     secret = current_app.config["PULSE"].secret_key
     if request.method == "GET":
         try:
-            survey = open_survey(
-                db.session,
-                token=token,
-                secret=secret,
-                now=utcnow(),
-                defaults=configured_defaults(current_app.config["PULSE"]),
-            )
+            survey = _open(token, secret)
         except LinkProblem as problem:
             return _problem(problem, token)
         form = AnswerForm()
@@ -205,13 +210,7 @@ def earlier(token: str) -> Page:
     pasted by its holder: the only key from a person to their old comment is that link."""
     secret = current_app.config["PULSE"].secret_key
     try:
-        survey = open_survey(
-            db.session,
-            token=token,
-            secret=secret,
-            now=utcnow(),
-            defaults=configured_defaults(current_app.config["PULSE"]),
-        )
+        survey = _open(token, secret)
     except LinkProblem as problem:
         return _problem(problem)
     previous = _pasted_token(request.form.get("previous", ""))
@@ -254,13 +253,7 @@ def _submit(token: str, secret: str) -> Page:
 def _again(token: str, secret: str, *, error: str, status: int) -> Page:
     """The form again with the visitor's choices and an error; a dead link gets its own page."""
     try:
-        survey = open_survey(
-            db.session,
-            token=token,
-            secret=secret,
-            now=utcnow(),
-            defaults=configured_defaults(current_app.config["PULSE"]),
-        )
+        survey = _open(token, secret)
     except LinkProblem as problem:
         return _problem(problem)
     form = AnswerForm()  # filled from the posted data, so the comment is kept
