@@ -17,6 +17,7 @@ from pulse.teams.service import visible_team_ids
 from webapp.extensions import db
 
 NOT_AVAILABLE = "Not available: pick one of your teams."
+NOT_SURVEYED = "This team had no survey in the chosen cycle. Pick another cycle above."
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dash import dcc, html
 from flask import has_request_context, request
 
 from dashboard.access import Viewer, current_viewer, default_team, parse_id, team_options
-from dashboard.callbacks import overview_cycle_options
+from dashboard.tab_overview import overview_cycle_options
 from pulse.actions.service import MAX_ACTION_LENGTH, MAX_OWNER_LENGTH, STATUS_LABELS
 from pulse.instrument import THEME_LABELS, THEMES
 
