@@ -5,6 +5,7 @@ from pulse.answers.models import ActionFeedback, Answer, Comment, Response
 from pulse.audit.models import AuditEvent
 from pulse.comments.models import CommentReply, SensitiveWord
 from pulse.db import Base
+from pulse.delivery.digest_models import DigestPreference, ResultsDigest
 from pulse.delivery.models import Invitation, InvitationLink, OutboxMessage
 from pulse.organisation.models import OrgSetting
 from pulse.people.models import AccountToken, Person, RoleGrant
@@ -16,6 +17,7 @@ from pulse.reporting.models import (
     SuppressionStamp,
     ThemeAggregate,
 )
+from pulse.sharing.models import ShareDelivery, TeamShare
 from pulse.surveys.models import Cycle, CycleItem, Item, Schedule, ScheduleTarget
 from pulse.teams.models import Membership, Team
 from pulse.tokens.models import IntegrationToken
@@ -31,6 +33,7 @@ __all__ = [
     "CommentReply",
     "Cycle",
     "CycleItem",
+    "DigestPreference",
     "DirtyTeamCycle",
     "IntegrationToken",
     "Invitation",
@@ -44,13 +47,16 @@ __all__ = [
     "Person",
     "ProvisionedResource",
     "Response",
+    "ResultsDigest",
     "RoleGrant",
     "Schedule",
     "ScheduleTarget",
     "SensitiveWord",
+    "ShareDelivery",
     "SuppressionStamp",
     "Team",
     "TeamAction",
+    "TeamShare",
     "ThemeAggregate",
     "WebhookAttempt",
     "WebhookDelivery",

@@ -28,6 +28,8 @@ class MailMessage:
     subject: str
     text: str
     html: str | None = None
+    # Extra headers (name, value), e.g. List-Unsubscribe on the results digest.
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class TemporaryMailError(Exception):
@@ -77,6 +79,8 @@ def build_email(message: MailMessage, *, sender: str) -> Message:
     email["Date"] = formatdate(localtime=False)
     email["Message-ID"] = make_msgid(domain=address.rsplit("@", 1)[-1] or "localhost")
     email["Auto-Submitted"] = "auto-generated"
+    for header, value in message.headers:
+        email[header] = _header(value)
     if message.html:
         email.attach(_text_part(message.text, "plain"))
         email.attach(_text_part(message.html, "html"))
