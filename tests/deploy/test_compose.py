@@ -96,12 +96,30 @@ def test_the_mail_catcher_is_pinned_and_local(compose: dict[str, Any]) -> None:
     assert all(host == "127.0.0.1" for host, _ in _ports(mail))
 
 
-def test_the_image_installs_dependencies_before_the_source_and_has_a_healthcheck() -> None:
+def test_the_image_installs_the_locked_dependencies_before_the_source() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "HEALTHCHECK" in dockerfile
-    dependencies = dockerfile.index("pip install -r")
-    source = dockerfile.index("COPY pulse")
+    dependencies = dockerfile.index("pip install --require-hashes -r requirements/runtime.lock")
+    assert dockerfile.index("COPY requirements/runtime.lock") < dependencies
+    # The dependency layer sees only the lock: a change to the source does not rebuild it.
+    source = min(dockerfile.index(f"COPY {name}") for name in ("pyproject.toml", "pulse"))
     assert dependencies < source
-    assert "-e ." not in dockerfile  # a real install: the migrations are packaged
+    # The project goes on top without resolving anything again, as a real (not -e) install:
+    # the migrations are packaged.
+    assert "pip install --no-deps --no-build-isolation ." in dockerfile
+    assert "-e ." not in dockerfile
+    # WeasyPrint's PDF needs Pango at run time.
+    assert "libpango-1.0-0" in dockerfile and "libpangoft2-1.0-0" in dockerfile
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".env", "var"} <= set(ignored)
+    assert "requirements" not in ignored
+
+
+def test_metrics_have_a_fresh_in_memory_directory_in_web_and_workers(
+    compose: dict[str, Any],
+) -> None:
+    for name in ("web", "worker"):
+        service = compose["services"][name]
+        directory = service["environment"]["PROMETHEUS_MULTIPROC_DIR"]
+        assert directory == "/tmp/pulse-metrics"
+        assert any(str(mount).split(":")[0] == directory for mount in service["tmpfs"]), name
