@@ -1,41 +1,45 @@
-"""Delivery benchmarks: answer submits against a bare INSERT, and invitation dispatch vs smtplib.
+"""Delivery benchmarks: submits against a bare Flask INSERT, dispatch, and sending at scale.
 
-1. Submits: gunicorn (the same server and settings for both endpoints) serves the app on
-   127.0.0.1; 32 concurrent keep-alive connections (4 client processes × 8 threads) POST
-   answer forms with distinct links, and POST to a bare endpoint doing one INSERT, for 10 s
-   each, in five alternating 2 s windows so that load from elsewhere on the machine falls on
-   both alike. The clients send prebuilt requests on raw sockets, so the load generator
-   takes little of the two cores it shares with the server. Throughput and p99 on SQLite
-   and PostgreSQL; goal ≥ 0.5× the bare endpoint.
+`python -m bench delivery [--quick] [--only=submit,dispatch,scale]`
+
+1. Submits: gunicorn serves the Team Pulse app, and a second gunicorn with the same settings
+   (4 workers × 8 threads) serves the ceiling, bench.delivery_bare: a bare Flask app whose one
+   route does one Core INSERT in autocommit, so no cost of our app's framework is in it. 32
+   concurrent keep-alive connections (4 client processes × 8 threads, bench.delivery_load)
+   POST answer forms with distinct links to ours and POST to the bare route, for 10 s each
+   (`--quick`: 5 s), in five alternating windows so that load from elsewhere on the machine
+   falls on both alike. Throughput and p99 on SQLite and PostgreSQL; goal ≥ 0.5× the bare
+   app's throughput.
 2. Dispatch: 5,000 invitations through `send_invitations` (claim, render, send, commit per
    message) to a local aiosmtpd server, against raw smtplib sending 5,000 prebuilt messages
    over one connection to the same server. Goal ≥ 0.5×.
+3. Scale-out and faults (bench.delivery_scale): 50,000 invitations (`--quick`: 5,000) sent by
+   1, 2 and 4 real Celery worker processes on PostgreSQL to an SMTP sink in its own process;
+   goal ≥ 1.7× from 1 to 2 processes where the machine allows; a SIGKILLed worker and a run
+   outlasting its lease, with missing and duplicate emails counted at the sink (goal 0 and 0).
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import multiprocessing
 import os
-import re
 import signal
 import smtplib
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
-from multiprocessing.pool import Pool
 from pathlib import Path
 
 from sqlalchemy import insert, select, text, update
 
+from bench.delivery_load import PROCESSES, client_ready, load, p99
 from pulse.config import Settings
 from pulse.db import make_engine, make_session_factory
 from pulse.delivery.mail import MailMessage, build_email
@@ -50,16 +54,9 @@ from pulse.surveys.scheduler import tick
 from pulse.surveys.schedules import ScheduleSpec, create_schedule
 from pulse.teams.models import Membership, Team
 
-DURATION = float(os.environ.get("BENCH_DELIVERY_SECONDS", "10"))
+DURATION = float(os.environ.get("BENCH_DELIVERY_SECONDS", "5" if "--quick" in sys.argv else "10"))
 WARMUP = 2.0  # untimed load on each endpoint first: workers booted, templates and SQL compiled
 ROUNDS = 5
-# The client processes are started once and kept; each window only hands them a job, so this
-# is ample time to connect 32 sockets and build the requests before the window opens.
-SETUP_SECONDS = 1.0
-# A thread that reaches the start of the window later than this (a starved machine) would
-# leave its connection idle for part of the window: the run stops rather than report it.
-LATE_SECONDS = 0.1
-PROCESSES, THREADS = 4, 8  # 32 connections
 WORKERS = 4  # gunicorn workers × 8 threads
 PEOPLE = int(os.environ.get("BENCH_DELIVERY_PEOPLE", "5000"))
 # Enough links that no connection runs out of unanswered ones: every measured submit is a
@@ -88,8 +85,8 @@ def _env(database_url: str, **extra: str) -> dict[str, str]:
     }
 
 
-def prepare(database_url: str, people: int) -> int:
-    """A migrated database with one team of `people` and an open cycle; returns its id."""
+def prepare(database_url: str, people: int, opens: datetime = OPENS) -> int:
+    """A migrated database with one team of `people` and a cycle opened at `opens`; its id."""
     engine = make_engine(database_url)
     upgrade(engine)
     with make_session_factory(engine)() as session:
@@ -114,13 +111,15 @@ def prepare(database_url: str, people: int) -> int:
             spec=ScheduleSpec(
                 name="Bench",
                 cadence="weekly",
+                weekday=opens.weekday(),
+                local_hour=opens.hour,
                 timezone="UTC",
                 window_days=7,
-                start_date=OPENS.date(),
+                start_date=opens.date(),
                 target_team_ids=[org.id],
             ),
         )
-        report = tick(session, now=OPENS)
+        report = tick(session, now=opens)
         session.execute(text("CREATE TABLE bench_inserts (id VARCHAR(32) PRIMARY KEY)"))
         session.commit()
     engine.dispose()
@@ -148,7 +147,8 @@ def issue_tokens(database_url: str, cycle_id: int) -> list[str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str]) -> Iterator[str]:
+def gunicorn(env: dict[str, str], app: str) -> Iterator[str]:
+    """gunicorn serving `app` with the bench's settings; the same for the app and its ceiling."""
     port = _free_port()
     process = subprocess.Popen(
         [
@@ -163,7 +163,7 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             "8",
             "--log-level",
             "warning",
-            "bench.delivery_wsgi:app",
+            app,
         ],
         env={**os.environ, **env},
         stdin=subprocess.DEVNULL,
@@ -192,169 +192,6 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             process.wait()
 
 
-def _exchange(sock: socket.socket, request: bytes, buffer: bytearray) -> int:
-    """Send one prebuilt HTTP/1.1 request on a keep-alive socket; the reply's status code."""
-    sock.sendall(request)
-    while (end := buffer.find(b"\r\n\r\n")) < 0:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        buffer += chunk
-    head = bytes(buffer[:end]).lower()
-    if b"transfer-encoding: chunked" in head:
-        raise ValueError("chunked replies are not expected from these endpoints")
-    found = _CONTENT_LENGTH.search(head)
-    total = end + 4 + (int(found.group(1)) if found else 0)
-    while len(buffer) < total:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("the server closed the connection")
-        buffer += chunk
-    del buffer[:total]
-    return int(head[9:12])
-
-
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)")
-
-
-def _post(host: str, path: str, body: bytes) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
-        "Content-Type: application/x-www-form-urlencoded\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-def _client_ready() -> None:
-    """Run as each client process starts: importing this module there is the slow part."""
-
-
-def _client(
-    args: tuple[str, str, list[str], list[int], float, float, bool],
-) -> tuple[int, int, list[float]]:
-    # The load generator shares the two cores with the server, so it must cost as little
-    # as possible and the same for both endpoints: every request is built as bytes before
-    # the window opens, sent on a raw keep-alive socket, and only the status line and
-    # Content-Length of the reply are read. An HTTP client library would spend more CPU
-    # per request than the bare endpoint does, and more on the longer form posts.
-    base, kind, tokens, item_ids, start_at, duration, strict = args
-    host = base.removeprefix("http://")
-    address, port = host.rsplit(":", 1)
-    body = "&".join(f"item-{i}=4" for i in item_ids).encode()
-    latencies: list[float] = []
-    failures = 0
-    late: list[float] = []
-    lock = threading.Lock()
-    # Every thread of every process measures the same wall-clock window; connection set-up
-    # happens before it, so it neither counts nor eats into it.
-    deadline = start_at + duration
-
-    def connect() -> socket.socket:
-        sock = socket.create_connection((address, int(port)))
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
-
-    # The process's threads draw the next link from one shared supply: connections are not
-    # served evenly (gunicorn's workers take unequal shares of them), so a fixed share per
-    # thread could run out on a fast connection and send a link twice, a revision rather
-    # than a first submit. A supply that runs out stops the run instead.
-    if kind == "submit":
-        requests = [_post(host, f"/s/{token}", body) for token in tokens]
-    else:
-        requests = [_post(host, "/bench/insert", b"")]
-    expected = 303 if kind == "submit" else 200
-    supply = itertools.count()  # next() on it is atomic: each index goes to one thread
-    ran_out = threading.Event()
-
-    def next_request() -> bytes | None:
-        if kind != "submit":
-            return requests[0]
-        index = next(supply)
-        if index < len(requests):
-            return requests[index]
-        ran_out.set()
-        return None
-
-    def run() -> None:
-        nonlocal failures
-        sock, buffer = connect(), bytearray()
-        if time.time() > start_at + LATE_SECONDS:
-            late.append(time.time() - start_at)
-        time.sleep(max(0.0, start_at - time.time()))
-        mine: list[float] = []
-        bad = 0
-        while time.time() < deadline and (request := next_request()) is not None:
-            started = time.perf_counter()
-            try:
-                ok = _exchange(sock, request, buffer) == expected
-            except (ConnectionError, OSError):
-                ok = False
-                sock.close()
-                sock, buffer = connect(), bytearray()
-            mine.append(time.perf_counter() - started)
-            bad += not ok
-        sock.close()
-        with lock:
-            latencies.extend(mine)
-            failures += bad
-
-    threads = [threading.Thread(target=run) for _ in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if ran_out.is_set():
-        raise RuntimeError(
-            f"a load process used all its {len(requests)} links within a window: "
-            "raise BENCH_SUBMIT_PEOPLE"
-        )
-    if late and strict:
-        raise RuntimeError(
-            f"{len(late)} load threads connected up to {max(late):.2f} s after their window "
-            "opened: the machine is too busy for a fair measurement"
-        )
-    return len(latencies), failures, latencies
-
-
-def load(
-    pool: Pool,
-    base: str,
-    kind: str,
-    tokens: list[str],
-    item_ids: list[int],
-    duration: float = DURATION,
-    *,
-    strict: bool = True,
-) -> tuple[int, list[float], int]:
-    """Requests done, their latencies (s) and failures at 32 connections for `duration`.
-
-    Not `strict` (the warm-up): a client process may still be starting when the window opens.
-    """
-    share = max(len(tokens) // PROCESSES, 1)
-    # Leave the client processes time to start and connect before the common window opens.
-    start_at = time.time() + SETUP_SECONDS
-    jobs = [
-        (
-            base,
-            kind,
-            tokens[i * share : (i + 1) * share] or tokens,
-            item_ids,
-            start_at,
-            duration,
-            strict,
-        )
-        for i in range(PROCESSES)
-    ]
-    results = pool.map(_client, jobs, chunksize=1)
-    latencies = [x for _, _, lat in results for x in lat]
-    return len(latencies), latencies, sum(f for _, f, _ in results)
-
-
-def _p99(latencies: list[float]) -> float:
-    ordered = sorted(latencies)
-    return ordered[min(int(len(ordered) * 0.99), len(ordered) - 1)] * 1000 if ordered else 0.0
-
-
 def bench_submits(label: str, database_url: str, redis_url: str) -> None:
     cycle_id = prepare(database_url, SUBMIT_PEOPLE)
     tokens = issue_tokens(database_url, cycle_id)
@@ -367,19 +204,23 @@ def bench_submits(label: str, database_url: str, redis_url: str) -> None:
     done = {"submit": 0, "insert": 0}
     latencies: dict[str, list[float]] = {"submit": [], "insert": []}
     failures = {"submit": 0, "insert": 0}
+    env = _env(database_url, redis_url=redis_url)
+    # Both servers run throughout, each idle while the other is measured.
     with (
-        gunicorn(_env(database_url, redis_url=redis_url)) as base,
-        multiprocessing.get_context("spawn").Pool(PROCESSES, initializer=_client_ready) as pool,
+        gunicorn(env, "bench.delivery_wsgi:app") as our_app,
+        gunicorn(env, "bench.delivery_bare:app") as bare_app,
+        multiprocessing.get_context("spawn").Pool(PROCESSES, initializer=client_ready) as pool,
     ):
+        base = {"submit": our_app, "insert": bare_app}
         warm_count, _, warm_failed = load(
-            pool, base, "submit", warm, item_ids, WARMUP, strict=False
+            pool, our_app, "submit", warm, item_ids, WARMUP, strict=False
         )
-        load(pool, base, "insert", warm, item_ids, WARMUP, strict=False)
+        load(pool, bare_app, "insert", warm, item_ids, WARMUP, strict=False)
         for round_ in range(ROUNDS):
             # Each round hands the submits the next slice of links: still first submits.
             part = measured[round_::ROUNDS]
             for kind in ("submit", "insert"):
-                count, taken, failed = load(pool, base, kind, part, item_ids, window)
+                count, taken, failed = load(pool, base[kind], kind, part, item_ids, window)
                 done[kind] += count
                 latencies[kind].extend(taken)
                 failures[kind] += failed
@@ -396,9 +237,9 @@ def bench_submits(label: str, database_url: str, redis_url: str) -> None:
         )
     ours, bare = done["submit"] / DURATION, done["insert"] / DURATION
     print(
-        f"[{label}] submit {ours:.0f}/s p99 {_p99(latencies['submit']):.0f} ms "
-        f"({failures['submit']} failed) | bare INSERT {bare:.0f}/s p99 "
-        f"{_p99(latencies['insert']):.0f} ms ({failures['insert']} failed) | ratio "
+        f"[{label}] submit {ours:.0f}/s p99 {p99(latencies['submit']):.0f} ms "
+        f"({failures['submit']} failed) | bare Flask INSERT {bare:.0f}/s p99 "
+        f"{p99(latencies['insert']):.0f} ms ({failures['insert']} failed) | ratio "
         f"{ours / bare:.2f}× (goal ≥ 0.5×; {ROUNDS} alternating windows of {window:.0f} s each)",
         flush=True,
     )
@@ -453,27 +294,47 @@ def bench_dispatch(label: str, database_url: str) -> None:
     )
 
 
+def _parts(argv: list[str]) -> set[str]:
+    """The parts `--only=a,b` names (all by default)."""
+    parts = {"submit", "dispatch", "scale"}
+    for arg in argv:
+        if arg.startswith("--only="):
+            chosen = set(arg.removeprefix("--only=").split(","))
+            if unknown := chosen - parts:
+                raise SystemExit(f"unknown part(s) {', '.join(sorted(unknown))}: {parts}")
+            return chosen
+    return parts
+
+
 def main() -> None:
+    parts = _parts(sys.argv[1:])
     # The in-process SMTP server logs every command at INFO: keep the figures readable.
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     from bench.bench_aggregation import postgres
+    from bench.delivery_scale import main as scale
     from worker.embedded_redis import EmbeddedRedis
 
     with tempfile.TemporaryDirectory(prefix="pulse-bench-delivery-") as directory:
         redis = EmbeddedRedis(Path(directory)).start()
         try:
-            bench_submits("sqlite", f"sqlite:///{Path(directory) / 'submit.db'}", redis.url)
-            bench_dispatch("sqlite", f"sqlite:///{Path(directory) / 'dispatch.db'}")
-            with postgres() as url:
-                if url is None:
-                    print("[postgresql] skipped: no PostgreSQL (set PULSE_TEST_POSTGRES_URL)")
-                else:
-                    bench_submits("postgresql", url, redis.url)
-            with postgres() as url:
-                if url is not None:
-                    bench_dispatch("postgresql", url)
+            if "submit" in parts:
+                bench_submits("sqlite", f"sqlite:///{Path(directory) / 'submit.db'}", redis.url)
+            if "dispatch" in parts:
+                bench_dispatch("sqlite", f"sqlite:///{Path(directory) / 'dispatch.db'}")
+            if "submit" in parts:
+                with postgres() as url:
+                    if url is None:
+                        print("[postgresql] skipped: no PostgreSQL (set PULSE_TEST_POSTGRES_URL)")
+                    else:
+                        bench_submits("postgresql", url, redis.url)
+            if "dispatch" in parts:
+                with postgres() as url:
+                    if url is not None:
+                        bench_dispatch("postgresql", url)
         finally:
             redis.stop()
+    if "scale" in parts:
+        scale(quick="--quick" in sys.argv)
 
 
 if __name__ == "__main__":

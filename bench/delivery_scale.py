@@ -1,0 +1,416 @@
+"""Sending at scale: one cycle's invitations by real Celery workers, and two faults, on PostgreSQL.
+
+The set-up is the at-scale layout on one machine: a throwaway PostgreSQL cluster (as the tests
+start one), an embedded Redis as the broker, N real worker processes
+(`python -m bench.delivery_worker`: `celery worker --pool solo`, one task at a time) and an
+SMTP sink in a process of its own (bench.smtp_sink) that counts the messages each person got.
+
+1. Scale-out: 50,000 invitations (`--quick`: 5,000) of one cycle, sent after one
+   `send_invitations` task, with 1, 2 and 4 worker processes. The clock runs from queueing the
+   task to the database holding every invitation `sent`; between runs the invitations go back
+   to pending and the sink starts afresh. Each run reports emails/s, and the CPU that the
+   workers, PostgreSQL, the sink and Redis used (in cores: CPU seconds per wall second), so a
+   reader can see who competed for the machine's cores. Goal: ≥ 1.7× from 1 to 2 processes
+   where the sink and the cores allow it.
+2. Fault, killed worker: 2 workers with a short lease; one is SIGKILLed once 40 % are sent,
+   then ticks (as beat sends them) pick its batch up after the lease. Missing and duplicate
+   emails are read at the sink. The design allows one duplicate per kill: the message whose
+   250 reply reached the worker before its "sent" mark was committed.
+3. Fault, slow run: a sink that holds each message, so each batch takes longer than the
+   (short) lease, with ticks every second trying to claim: the renewal must keep every batch
+   with its run, so 0 duplicates and 0 missing.
+Every run has a hard timeout (BENCH_SCALE_TIMEOUT, seconds) and reports what it reached.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+from celery import Celery
+from sqlalchemy import Engine, text
+
+from bench.bench_aggregation import postgres
+from bench.bench_delivery import SECRET, prepare
+from bench.smtp_sink import read_counts
+from pulse.config import broker_url
+from pulse.db import make_engine
+from worker.embedded_redis import EmbeddedRedis
+
+PEOPLE, QUICK_PEOPLE = 50_000, 5_000
+PROCESS_COUNTS = (1, 2, 4)
+TIMEOUT = float(os.environ.get("BENCH_SCALE_TIMEOUT", "900"))
+GOAL_SPEEDUP = 1.7
+KILL_PEOPLE, KILL_LEASE, KILL_AT = 5_000, 4.0, 0.4
+SLOW_PEOPLE, SLOW_LEASE, SLOW_DELAY = 1_000, 2.0, 0.03  # a batch of 100 takes ≥ 3 s
+POLL = 0.25
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _cpu(process: psutil.Process) -> float:
+    """CPU seconds of a process and of its children, reaped ones included."""
+    try:
+        times = process.cpu_times()
+        total = times.user + times.system + times.children_user + times.children_system
+        for child in process.children(recursive=True):
+            try:
+                child_times = child.cpu_times()
+                total += child_times.user + child_times.system
+            except psutil.NoSuchProcess:
+                pass
+        return float(total)
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+class Sink:
+    """bench.smtp_sink in its own process; counts read when it stops."""
+
+    def __init__(self, directory: Path, delay: float = 0.0) -> None:
+        self.port = _free_port()
+        self.out = directory / f"sink-{self.port}.json"
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "bench.smtp_sink", "--port", str(self.port)),
+                *("--out", str(self.out), "--delay", str(delay)),
+            ],
+            stdin=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while not self.out.exists():
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                raise RuntimeError("the SMTP sink did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> tuple[int, float, dict[str, int]]:
+        """Stop the sink: (messages, its CPU seconds, recipient → messages)."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise RuntimeError("the SMTP sink did not stop on SIGTERM") from None
+        return read_counts(self.out)
+
+
+class Workers:
+    """`count` worker processes, each a `celery worker --pool solo`, ready to consume."""
+
+    def __init__(self, directory: Path, count: int, env: dict[str, str]) -> None:
+        ready = Path(tempfile.mkdtemp(prefix="ready-", dir=directory))
+        self.log = ready.with_suffix(".log")
+        with self.log.open("ab") as log:
+            # Celery's banner goes to stdout; warnings and errors to the log, shown on failure.
+            self.processes = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "bench.delivery_worker", str(ready)],
+                    env={**os.environ, **env},
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=log,
+                )
+                for _ in range(count)
+            ]
+        deadline = time.monotonic() + 180
+        while len(list(ready.iterdir())) < count:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
+                self.stop()
+                raise RuntimeError(f"the Celery workers did not all start:\n{self.errors()}")
+            time.sleep(0.1)
+        self.handles = [psutil.Process(p.pid) for p in self.processes]
+
+    def errors(self) -> str:
+        """The workers' log lines that are neither Celery's root warning nor its shutdown."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        return "\n".join(line for line in lines if "ERROR" in line or "Traceback" in line)
+
+    def cpu(self) -> float:
+        return sum(_cpu(handle) for handle in self.handles)
+
+    def kill(self, index: int) -> None:
+        self.processes[index].send_signal(signal.SIGKILL)
+        self.processes[index].wait()
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass
+class Stack:
+    """The long-lived parts: database, broker, the cycle, and CPU meters for PG and Redis."""
+
+    directory: Path
+    database_url: str
+    engine: Engine
+    redis: EmbeddedRedis
+    celery: Celery
+    cycle_id: int
+    people: int
+    postgres_process: psutil.Process
+
+    def env(self, sink: Sink, lease: float | None = None) -> dict[str, str]:
+        env = {
+            "PULSE_ENV": "test",
+            "PULSE_DATABASE_URL": self.database_url,
+            "PULSE_REDIS_URL": self.redis.url,
+            "PULSE_SECRET_KEY": SECRET,
+            "PULSE_MAIL_BACKEND": "smtp",
+            "PULSE_SMTP_HOST": "127.0.0.1",
+            "PULSE_SMTP_PORT": str(sink.port),
+            "PULSE_SMTP_TLS": "false",
+            "PULSE_DEV_OUTBOX": "false",
+        }
+        if lease is not None:
+            env["BENCH_LEASE_SECONDS"] = str(lease)
+        return env
+
+    def reset(self) -> None:
+        """Every invitation of the cycle back to pending, with no link: a fresh send."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE invitations SET delivery_state = 'pending', sent_at = NULL, "
+                    "attempts = 0, last_error = NULL WHERE cycle_id = :cycle"
+                ),
+                {"cycle": self.cycle_id},
+            )
+            connection.execute(text("DELETE FROM invitation_links"))
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE invitations"))
+            connection.execute(text("VACUUM ANALYZE invitation_links"))
+
+    def states(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT delivery_state, COUNT(*) FROM invitations WHERE cycle_id = :cycle "
+                    "GROUP BY delivery_state"
+                ),
+                {"cycle": self.cycle_id},
+            ).all()
+        return {state: count for state, count in rows}
+
+    def expected(self) -> set[str]:
+        with self.engine.connect() as connection:
+            return set(
+                connection.scalars(
+                    text(
+                        "SELECT p.email FROM invitations i JOIN persons p ON p.id = i.person_id "
+                        "WHERE i.cycle_id = :cycle"
+                    ),
+                    {"cycle": self.cycle_id},
+                )
+            )
+
+
+@contextmanager
+def stack(people: int) -> Iterator[Stack | None]:
+    with ExitStack() as stack_:
+        directory = Path(stack_.enter_context(tempfile.TemporaryDirectory(prefix="pulse-scale-")))
+        url = stack_.enter_context(postgres())
+        if url is None:
+            yield None
+            return
+        redis = EmbeddedRedis(directory / "redis").start()
+        stack_.callback(redis.stop)
+        opens = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        started = time.perf_counter()
+        cycle_id = prepare(url, people, opens)
+        print(f"[scale] {people:,} invitations prepared in {time.perf_counter() - started:.0f}s")
+        engine = make_engine(url)
+        stack_.callback(engine.dispose)
+        with engine.connect() as connection:
+            data = connection.execute(text("SHOW data_directory")).scalar_one()
+        postmaster = int((Path(data) / "postmaster.pid").read_text().split()[0])
+        celery = Celery("bench", broker=broker_url(redis.url))
+        stack_.callback(celery.close)
+        yield Stack(
+            directory, url, engine, redis, celery, cycle_id, people, psutil.Process(postmaster)
+        )
+
+
+@dataclass
+class Outcome:
+    seconds: float
+    sent: int
+    finished: bool
+    missing: int
+    duplicates: int
+    extra: int
+    cpu: dict[str, float]
+    sink_messages: int
+    doubled: list[str]
+
+
+def run(
+    bench: Stack,
+    *,
+    processes: int,
+    lease: float | None = None,
+    delay: float = 0.0,
+    during: Callable[[Stack, Workers, int, float], None] | None = None,
+) -> Outcome:
+    """Send the cycle once with `processes` workers; `during(stack, workers, sent, elapsed)` is
+    called at every poll (the faults act there). Ends when all are sent or at TIMEOUT."""
+    bench.reset()
+    # Shares left queued by the last run would start sending before the clock does.
+    bench.celery.control.purge()
+    sink = Sink(bench.directory, delay)
+    workers: Workers | None = None
+    try:
+        workers = Workers(bench.directory, processes, bench.env(sink, lease))
+        meters: dict[str, Callable[[], float]] = {
+            "workers": workers.cpu,
+            "postgres": lambda: _cpu(bench.postgres_process),
+            "redis": lambda: _cpu(psutil.Process(bench.redis.process.pid)),  # type: ignore[union-attr]
+            "sink": lambda: _cpu(psutil.Process(sink.process.pid)),
+        }
+        before = {name: meter() for name, meter in meters.items()}
+        machine_before = sum(psutil.cpu_times()[:3])  # user, nice, system: busy time
+        started = time.perf_counter()
+        bench.celery.send_task("worker.delivery.send_invitations", args=[bench.cycle_id])
+        sent, elapsed = 0, 0.0
+        while elapsed < TIMEOUT:
+            time.sleep(POLL)
+            elapsed = time.perf_counter() - started
+            sent = bench.states().get("sent", 0)
+            if sent >= bench.people:
+                break
+            if during is not None:
+                during(bench, workers, sent, elapsed)
+        seconds = time.perf_counter() - started
+        cpu = {name: meter() - before[name] for name, meter in meters.items()}
+        cpu["machine"] = sum(psutil.cpu_times()[:3]) - machine_before
+        cpu = {name: value / seconds for name, value in cpu.items()}
+    finally:
+        if workers is not None:
+            workers.stop()
+            if errors := workers.errors():
+                print(f"[scale] worker errors:\n{errors[-3000:]}", flush=True)
+        messages, _, counts = sink.stop()
+    expected = bench.expected()
+    return Outcome(
+        seconds=seconds,
+        sent=sent,
+        finished=sent >= bench.people,
+        missing=len(expected - counts.keys()),
+        duplicates=sum(count - 1 for count in counts.values() if count > 1),
+        extra=len(counts.keys() - expected),
+        cpu=cpu,
+        sink_messages=messages,
+        doubled=sorted(r for r, count in counts.items() if count > 1),
+    )
+
+
+def _describe(outcome: Outcome, people: int) -> str:
+    cpu = outcome.cpu
+    done = "" if outcome.finished else f" TIMED OUT with {outcome.sent:,} of {people:,} sent;"
+    return (
+        f"{outcome.seconds:.1f}s, {outcome.sent / outcome.seconds:.0f} emails/s;{done} "
+        f"sink got {outcome.sink_messages:,}: {outcome.missing} missing, "
+        f"{outcome.duplicates} duplicate, {outcome.extra} unexpected | cores busy: workers "
+        f"{cpu['workers']:.2f}, PostgreSQL {cpu['postgres']:.2f}, sink {cpu['sink']:.2f}, "
+        f"Redis {cpu['redis']:.2f}; whole machine {cpu['machine']:.2f} of {psutil.cpu_count()}"
+    )
+
+
+def scale_out(bench: Stack) -> None:
+    rates: dict[int, float] = {}
+    for processes in PROCESS_COUNTS:
+        outcome = run(bench, processes=processes)
+        rates[processes] = outcome.sent / outcome.seconds
+        print(
+            f"[scale] {processes} worker process(es), {bench.people:,} invitations: "
+            + _describe(outcome, bench.people),
+            flush=True,
+        )
+    print(
+        f"[scale] speed-up 1→2 processes {rates[2] / rates[1]:.2f}× (goal ≥ {GOAL_SPEEDUP}× where "
+        f"the sink and cores allow), 1→4 {rates[4] / rates[1]:.2f}×",
+        flush=True,
+    )
+
+
+def fault_killed_worker(bench: Stack) -> None:
+    killed, last_tick = [False], [0.0]
+
+    def during(stack_: Stack, workers: Workers, sent: int, elapsed: float) -> None:
+        if not killed[0]:
+            if sent >= KILL_AT * stack_.people:
+                workers.kill(0)
+                killed[0] = True
+                print(f"[fault:kill] SIGKILLed one worker at {elapsed:.1f}s, {sent:,} sent")
+            return
+        # Beat's tick, every half lease: the dead run's batch is sendable once the lease ends.
+        if elapsed - last_tick[0] >= KILL_LEASE / 2:
+            last_tick[0] = elapsed
+            stack_.celery.send_task("worker.tasks.tick")
+
+    outcome = run(bench, processes=2, lease=KILL_LEASE, during=during)
+    print(
+        f"[fault:kill] 2 workers, lease {KILL_LEASE:.0f}s, one SIGKILLed at {KILL_AT:.0%}: "
+        + _describe(outcome, bench.people)
+        + (f"; doubled: {', '.join(outcome.doubled)}" if outcome.doubled else ""),
+        flush=True,
+    )
+
+
+def fault_slow_run(bench: Stack) -> None:
+    last_tick = [0.0]
+
+    def during(stack_: Stack, workers: Workers, sent: int, elapsed: float) -> None:
+        if elapsed - last_tick[0] >= 1.0:
+            last_tick[0] = elapsed
+            stack_.celery.send_task("worker.tasks.tick")
+
+    outcome = run(bench, processes=2, lease=SLOW_LEASE, delay=SLOW_DELAY, during=during)
+    print(
+        f"[fault:slow] 2 workers, lease {SLOW_LEASE:.0f}s, sink holding each message "
+        f"{SLOW_DELAY * 1000:.0f} ms (a batch of 100 takes ≥ {SLOW_DELAY * 100:.0f}s), ticks "
+        "every second: " + _describe(outcome, bench.people),
+        flush=True,
+    )
+
+
+def main(quick: bool = False) -> None:
+    with stack(QUICK_PEOPLE if quick else PEOPLE) as bench:
+        if bench is None:
+            print("[scale] skipped: no PostgreSQL (set PULSE_TEST_POSTGRES_URL)")
+            return
+        scale_out(bench)
+    with stack(KILL_PEOPLE) as bench:
+        if bench is not None:
+            fault_killed_worker(bench)
+    with stack(SLOW_PEOPLE) as bench:
+        if bench is not None:
+            fault_slow_run(bench)
+
+
+if __name__ == "__main__":
+    main("--quick" in sys.argv)
