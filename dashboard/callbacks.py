@@ -13,7 +13,7 @@ from dashboard.tab_actions import download, render_action_tracker, save_action, 
 from dashboard.tab_comments import render_comments, save_reply
 from dashboard.tab_items import item_trend_choices, render_compare, render_item_trend, render_items
 from dashboard.tab_overview import open_team_from_click, overview_cycle_options, render_overview
-from dashboard.tab_team import render_team
+from dashboard.tab_team import render_report_link, render_team
 
 __all__ = [
     "NOT_SURVEYED",
@@ -29,6 +29,7 @@ __all__ = [
     "render_item_trend",
     "render_items",
     "render_overview",
+    "render_report_link",
     "render_team",
     "save_action",
     "save_reply",
@@ -99,6 +100,11 @@ def register(app: dash.Dash) -> None:
         Input("team-select", "value"),
         Input("actions-version", "data"),
     )(render_team)
+    app.callback(
+        Output("team-report", "children"),
+        Input("team-select", "value"),
+        Input("cycle-select", "value"),
+    )(render_report_link)
     app.callback(
         Output("items-graph", "figure"),
         Output("items-table", "children"),

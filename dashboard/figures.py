@@ -94,3 +94,32 @@ def wrap(text: str, width: int = 22) -> str:
         line += word + " "
     lines.append(line.rstrip())
     return "<br>".join(lines)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+def change_note(row: Any) -> str:
+    """What a change flag says about itself (issue 14): the change with its 95% interval, the
+    window it was measured over and the baseline it was compared with, with n on both sides.
+    Only flagged rows carry a note; a hidden row carries no flag and so no note."""
+    word = "Significant rise" if row.change == "up" else "Significant drop"
+    delta = getattr(row, "delta", None)
+    low, high = getattr(row, "delta_low", None), getattr(row, "delta_high", None)
+    lines = [word]
+    if delta is not None:
+        lines[0] = f"{word} of {delta:+.1f}"
+        if low is not None and high is not None:
+            lines[0] += f" (95% interval {low:+.1f} to {high:+.1f})"
+    window_n, window_cycles = getattr(row, "window_n", None), getattr(row, "window_cycles", None)
+    if window_n is not None:
+        lines.append(f"measured over {_plural(window_cycles or 1, 'cycle')}, n = {window_n}")
+    base_n, base_cycles = getattr(row, "baseline_n", None), getattr(row, "baseline_cycles", None)
+    if base_n is not None:
+        mean = getattr(row, "baseline_mean", None)
+        lines.append(
+            f"compared with the {_plural(base_cycles or 1, 'cycle')} before, n = {base_n}"
+            + ("" if mean is None else f", mean {mean:.1f}")
+        )
+    return "<br>".join(lines)

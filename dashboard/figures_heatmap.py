@@ -13,6 +13,7 @@ from dashboard.figures import (
     SCORE_RANGE,
     SCORE_SCALE,
     Figure,
+    change_note,
     columns,
     empty_figure,
     wrap,
@@ -80,11 +81,11 @@ def overview_heatmap(
     colour = np.column_stack([oriented(t, z[:, j]) for j, t in enumerate(THEMES)])
     interval = _fmt(low, "%.1f").astype(object) + "–" + _fmt(high, "%.1f")
     text = np.where(shown, _fmt(z, "%.1f").astype(object) + marks + "<br>(" + interval + ")", "")
-    hover_change = np.where(
-        change == "up",
-        "significant rise",
-        np.where(change == "down", "significant drop", "no detectable change"),
-    )
+    # A flag's tooltip says what it was compared with (change_note); no flag, no comparison.
+    hover_change = np.full(shape, "no detectable change", dtype=object)
+    for row in rows:
+        if row.change in ("up", "down") and row.team_id in position and row.theme in theme_pos:
+            hover_change[position[row.team_id], theme_pos[row.theme]] = change_note(row)
     y = [team_labels.get(t, str(t)) for t in team_order]
     part = np.array(
         [f"{took_part[t]} took part" if took_part.get(t) else "" for t in team_order],
@@ -102,7 +103,7 @@ def overview_heatmap(
         + interval
         + ")<br>n = "
         + count.astype(str)
-        + " answers · "
+        + " answers<br>"
         + hover_change,
         reason,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 from typing import Any
 
@@ -17,14 +17,18 @@ from dashboard.figures import (
     empty_figure,
     wrap,
 )
+from dashboard.wording import item_label
 from pulse.instrument import SCALE_LABELS, THEME_LABELS
 
 
-def item_distribution(items: Sequence[Any], k: int) -> Figure:
-    """One stacked bar per item: the share of each answer 1–5; hidden items read as such."""
+def item_distribution(
+    items: Sequence[Any], k: int, reverse: Collection[tuple[str, int]] = frozenset()
+) -> Figure:
+    """One stacked bar per item: the share of each answer 1–5; hidden items read as such;
+    reverse-worded items are marked (wording.REVERSE_NOTE)."""
     if not items:
         return empty_figure("No item results for this cycle.")
-    labels = [f"{THEME_LABELS.get(i.theme, i.theme)}: {i.wording}" for i in items]
+    labels = [f"{THEME_LABELS.get(i.theme, i.theme)}: {item_label(i, reverse)}" for i in items]
     counts = np.array(
         [[float((i.distribution or {}).get(v, 0)) for v in range(1, 6)] for i in items]
     )

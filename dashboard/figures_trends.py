@@ -17,6 +17,7 @@ from dashboard.figures import (
     FONT,
     LINE_COLOUR,
     Figure,
+    change_note,
     columns,
 )
 from pulse.instrument import THEME_HIGHER_IS_BETTER, THEME_LABELS, THEMES
@@ -189,11 +190,17 @@ def team_trends(
                         "color": CHANGE_COLOUR,
                     },
                     "text": np.where(direction == "up", "significant rise", "significant drop"),
+                    # The tooltip says what the flag was compared with (change_note).
+                    "customdata": [
+                        change_note(row)
+                        for row, flagged in zip(rows, changed, strict=True)
+                        if flagged
+                    ],
                     "textposition": "top center",
                     "textfont": {"color": CHANGE_COLOUR},
                     "legendgroup": "change",
                     "showlegend": first,
-                    "hovertemplate": "%{x}: %{text}<extra></extra>",
+                    "hovertemplate": "%{x}<br>%{customdata}<extra></extra>",
                 }
             )
         if actions:

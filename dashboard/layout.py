@@ -149,6 +149,7 @@ def overview_tab() -> Pane:
 def team_tab() -> Pane:
     return Pane(
         [
+            html.Div(id="team-report"),
             html.Div(id="team-guide", className="mt-3"),
             _graph("team-trends"),
             html.H2("Actions and whether they helped", className="h5 mt-4"),

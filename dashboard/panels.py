@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import dash_bootstrap_components as dbc
 from dash import dash_table, html
 
+from dashboard.wording import favourable_pct, item_label
 from pulse.actions.guide import Prompt
 from pulse.actions.service import STATUS_LABELS, VERDICT_LABELS, VERDICTS, FeedbackSummary
 from pulse.instrument import FAVOURABLE_LABELS, THEME_LABELS, THEMES
@@ -88,22 +89,34 @@ def participation_table(rows: Sequence[Any], k: int) -> Any:
     )
 
 
-def favourable_table(items: Sequence[Any], k: int) -> Any:
+def favourable_table(
+    items: Sequence[Any], k: int, reverse: Collection[tuple[str, int]] = frozenset()
+) -> Any:
+    """Per item: the share agreeing (4–5) and the favourable share after reverse coding, the
+    same for most items and the other end of the scale for a reverse-worded one."""
     if not items:
         return html.Div()
-    return _table(
-        "favourable-table",
-        {"theme": "Theme", "item": "Item", "agree": "Agree (4–5)"},
-        [
+    rows = []
+    for item in items:
+        hidden = item.suppressed or item.top2_pct is None
+        why = item.reason or f"fewer than {k} responses"
+        rows.append(
             {
                 "theme": THEME_LABELS.get(item.theme, item.theme),
-                "item": item.wording,
-                "agree": (item.reason or f"fewer than {k} responses")
-                if item.suppressed or item.top2_pct is None
-                else _pct(item.top2_pct),
+                "item": item_label(item, reverse),
+                "agree": why if hidden else _pct(item.top2_pct),
+                "favourable": why if hidden else _pct(favourable_pct(item, reverse)),
             }
-            for item in items
-        ],
+        )
+    return _table(
+        "favourable-table",
+        {
+            "theme": "Theme",
+            "item": "Item",
+            "agree": "Agree (4–5)",
+            "favourable": "Favourable (after reverse coding)",
+        },
+        rows,
     )
 
 

@@ -12,6 +12,7 @@ from pulse.reporting.queries import (
     item_rows,
     latest_closed_cycle_id,
     participation_rows,
+    reverse_worded,
     theme_rows,
     was_surveyed,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "item_rows",
     "latest_closed_cycle_id",
     "participation_rows",
+    "reverse_worded",
     "theme_rows",
     "was_surveyed",
 ]

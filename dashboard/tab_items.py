@@ -8,6 +8,7 @@ from dash import html
 
 from dashboard import figures, figures_items, panels, source
 from dashboard.access import NOT_AVAILABLE, NOT_SURVEYED, current_viewer
+from dashboard.wording import item_label
 from webapp.extensions import db
 
 
@@ -22,8 +23,9 @@ def render_items(team_value: object, cycle_value: object) -> tuple[figures.Figur
         return figures.empty_figure(NOT_SURVEYED), html.Div()
     items = source.item_rows(db.session, team_ids=[team_id], threshold=viewer.k, cycle_id=cycle_id)
     items = [item for item in items if item.team_id == team_id]
-    figure = figures_items.item_distribution(items, viewer.k)
-    return figure, panels.favourable_table(items, viewer.k)
+    reverse = source.reverse_worded(db.session)
+    figure = figures_items.item_distribution(items, viewer.k, reverse)
+    return figure, panels.favourable_table(items, viewer.k, reverse)
 
 
 def item_trend_choices(team_value: object, cycle_value: object) -> tuple[Any, Any]:
@@ -34,8 +36,9 @@ def item_trend_choices(team_value: object, cycle_value: object) -> tuple[Any, An
     if viewer is None or team_id is None or cycle_id is None:
         return [], None
     items = source.item_rows(db.session, team_ids=[team_id], threshold=viewer.k, cycle_id=cycle_id)
+    reverse = source.reverse_worded(db.session)
     options = [
-        {"label": item.wording, "value": item.item_code}
+        {"label": item_label(item, reverse), "value": item.item_code}
         for item in items
         if item.team_id == team_id
     ]

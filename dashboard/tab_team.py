@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+from dash import html
+
 from dashboard import figures, panels, source
 from dashboard.access import NOT_AVAILABLE, current_viewer
 from dashboard.figures_trends import team_trends
@@ -63,3 +65,32 @@ def anchor_series(
         series[row.theme][0].append(opened[row.cycle_id].isoformat())
         series[row.theme][1].append(float("nan") if row.mean is None else row.mean)
     return series
+
+
+REPORT_LINK_TEXT = "Team report, PDF and sharing"
+
+
+def report_href(team_id: int, cycle_id: int) -> str:
+    """The team report page of one team and closed cycle (print, PDF, share with the team)."""
+    return f"/reports/teams/{team_id}/cycles/{cycle_id}"
+
+
+def render_report_link(team_value: object, cycle_value: object) -> Any:
+    """A link to the chosen team's report for the chosen cycle, once that cycle has closed
+    (an open cycle has no results to take into a meeting or share)."""
+    viewer = current_viewer()
+    team_id = viewer.team(team_value) if viewer else None
+    cycle_id = viewer.cycle(team_id, cycle_value) if viewer and team_id else None
+    if viewer is None or team_id is None or cycle_id is None:
+        return None
+    cycles = {c.id: c for c in source.cycles_for(db.session, team_ids=[team_id])}
+    cycle = cycles.get(cycle_id)
+    if cycle is None or cycle.status != "closed":
+        return html.P(
+            "The team report opens here once this cycle has closed.",
+            className="text-muted small mt-3",
+        )
+    return html.P(
+        html.A(REPORT_LINK_TEXT, href=report_href(team_id, cycle_id), id="team-report-link"),
+        className="mt-3",
+    )

@@ -43,7 +43,7 @@ from pulse.reporting.rows import (
     ThemeRow,
 )
 from pulse.reporting.themes import compare_rows, theme_rows
-from pulse.surveys.models import Cycle
+from pulse.surveys.models import Cycle, Item
 
 __all__ = [
     "AnchorRow",
@@ -61,6 +61,7 @@ __all__ = [
     "item_rows",
     "latest_closed_cycle_id",
     "participation_rows",
+    "reverse_worded",
     "state_text",
     "theme_rows",
     "was_surveyed",
@@ -146,3 +147,14 @@ def export_rows(
         }
         for row in theme_rows(session, team_ids=team_ids, threshold=threshold, since=since)
     ]
+
+
+def reverse_worded(session: Session) -> frozenset[tuple[str, int]]:
+    """The (code, version) of every reverse-worded item: agreeing with it is unfavourable, so
+    its favourable share counts the answers at 1–2 (INSTRUMENT.md: reverse coding)."""
+    return frozenset(
+        (code, version)
+        for code, version in session.execute(
+            select(Item.code, Item.version).where(Item.reverse.is_(True))
+        )
+    )
