@@ -17,6 +17,7 @@ from pulse.reporting.models import (
     SuppressionStamp,
     ThemeAggregate,
 )
+from pulse.sharing.models import ShareDelivery, TeamShare
 from pulse.surveys.models import Cycle, CycleItem, Item, Schedule, ScheduleTarget
 from pulse.teams.models import Membership, Team
 from pulse.tokens.models import IntegrationToken
@@ -51,9 +52,11 @@ __all__ = [
     "Schedule",
     "ScheduleTarget",
     "SensitiveWord",
+    "ShareDelivery",
     "SuppressionStamp",
     "Team",
     "TeamAction",
+    "TeamShare",
     "ThemeAggregate",
     "WebhookAttempt",
     "WebhookDelivery",

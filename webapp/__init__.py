@@ -20,6 +20,7 @@ from webapp.dev_outbox import blueprint as dev_outbox
 from webapp.extensions import csrf, db, limiter, login_manager
 from webapp.health import blueprint as health
 from webapp.home import blueprint as home
+from webapp.reports import blueprint as reports
 from webapp.scim import mount_scim
 from webapp.survey import blueprint as survey
 from worker import celery_init_app
@@ -81,7 +82,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    for blueprint in (health, auth, accounts, home, admin, survey, dev_outbox, api):
+    for blueprint in (health, auth, accounts, home, admin, survey, dev_outbox, api, reports):
         app.register_blueprint(blueprint)
     # The API authenticates each request by its bearer token, never by a cookie.
     csrf.exempt(api)

@@ -11,7 +11,7 @@ from gunicorn.glogging import Logger
 from pulse.delivery.tokens import looks_like_token
 from webapp import log_redaction
 
-_ANSWER_PATH = re.compile(r"^/+s/+([^/]+)")
+_ANSWER_PATH = re.compile(r"^/+s(?:hared)?/+([^/]+)")
 
 
 class TokenRedactingLogger(Logger):  # type: ignore[misc]

@@ -13,7 +13,10 @@ REDACTED_TOKEN = "[token]"
 # The answer route `/s/<token>`, also percent-encoded (`%2Fs%2F…` in a query, `/%73/…` in a
 # path) and with doubled slashes. The segment runs to the next character no token holds that
 # ends a URL or a log field; `[token]` is not matched again, so redacting twice is harmless.
-ANSWER_LINK = re.compile(r"((?:/|%2F)(?:s|%73)(?:/|%2F)+)[^/?#&\s\"'|<>\[\]]+", re.IGNORECASE)
+# `/shared/<token>` (a team's shared report) is redacted the same way.
+ANSWER_LINK = re.compile(
+    r"((?:/|%2F)(?:s|%73)(?:hared)?(?:/|%2F)+)[^/?#&\s\"'|<>\[\]]+", re.IGNORECASE
+)
 
 
 def redact(text: str) -> str:

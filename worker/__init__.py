@@ -48,7 +48,13 @@ def celery_init_app(app: Flask) -> Celery:
         },
         beat_schedule=BEAT_SCHEDULE,
         timezone="UTC",
-        imports=("worker.tasks", "worker.aggregation", "worker.delivery", "worker.webhooks"),
+        imports=(
+            "worker.tasks",
+            "worker.aggregation",
+            "worker.delivery",
+            "worker.webhooks",
+            "worker.sharing",
+        ),
     )
     celery_app.conf.update(app.config.get("CELERY", {}))
     celery_app.set_default()
