@@ -22,6 +22,7 @@ from pulse.change_flags import (
     MIN_CHANGE_TOLERANCE,
     T95,
     WINDOW_CYCLES,
+    cycle_variance,
 )
 from pulse.confidentiality import validate_threshold
 
@@ -54,10 +55,10 @@ class FlagArrays:
 
 def _pool(
     owner: IntArray, n: FloatArray, mean: FloatArray, sd: FloatArray, size: int
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+) -> tuple[FloatArray, ...]:
     """Pool rows into one summary per owner, as _pooled does: n, mean, squares and degrees
-    of freedom within cycles, cycles, and the excess of the cycle means' spread over their
-    sampling error (NaN below two cycles)."""
+    of freedom within cycles, cycles, and the spread of the cycle means with the sampling
+    error their sds predict for it (both NaN below two cycles)."""
 
     def total_of(weights: FloatArray | None = None) -> FloatArray:
         return np.asarray(np.bincount(owner, weights=weights, minlength=size), dtype=np.float64)
@@ -72,8 +73,10 @@ def _pool(
         average = total_of(mean) / cycles
         spread = total_of((mean - average[owner]) ** 2) / (cycles - 1)
         sampling = total_of(np.nan_to_num(sd) ** 2 / n) / cycles
-        excess: FloatArray = np.where(cycles >= 2, spread - sampling, np.nan)
-    return total, pooled, squares, df, cycles, excess
+        two = cycles >= 2
+        spread = np.where(two, spread, np.nan)
+        sampling = np.where(two, sampling, np.nan)
+    return total, pooled, squares, df, cycles, spread, sampling
 
 
 def flag_rows(
@@ -92,6 +95,7 @@ def flag_rows(
     alpha: float = CHANGE_ALPHA,
     min_between_sd: float = MIN_BETWEEN_CYCLE_SD,
     estimate_between: bool = True,
+    overlap: bool = True,
 ) -> FlagArrays:
     """pulse.change_flags.change_flags for every `tested` row, reading the other rows of its
     series.
@@ -154,23 +158,21 @@ def flag_rows(
     br, bo = np.concatenate(b_rows), np.concatenate(b_owner)
     parts = count * 2
     mean_f, sd_f = np.asarray(mean, dtype=np.float64), np.asarray(sd, dtype=np.float64)
-    wn, wm, w_squares, w_df, wc, _ = _pool(wo, n_f[wr], mean_f[wr], sd_f[wr], parts)
-    bn, bm, b_squares, b_df, bc, excess = _pool(bo, n_f[br], mean_f[br], sd_f[br], parts)
+    wn, wm, w_squares, w_df, wc, _, _ = _pool(wo, n_f[wr], mean_f[wr], sd_f[wr], parts)
+    bn, bm, b_squares, b_df, bc, spread, predicted = _pool(bo, n_f[br], mean_f[br], sd_f[br], parts)
     valid = (wc[0::2] > 0) & (bc[0::2] > 0)
     usable = (wc > 0) & (bc > 0) & np.repeat(valid, 2)
     # Between-cycle variance per family and item set, from every usable part's baseline.
     part_family = np.repeat(np.asarray(family)[tests], 2)
     part_set = part_items.reshape(-1)
-    tau2 = _between_cycle_variance(
-        part_family,
-        part_set,
-        excess if estimate_between else np.full(parts, np.nan),
-        usable,
-        min_between_sd,
+    if not estimate_between:
+        spread = np.full(parts, np.nan)
+    moving, tau2 = _cycle_variance(
+        part_family, part_set, spread, predicted, usable, min_between_sd, overlap
     )
     with np.errstate(divide="ignore", invalid="ignore"):
         df = w_df + b_df
-        sampling = (w_squares + b_squares) / df * (1 / wn + 1 / bn)
+        sampling = moving * (w_squares + b_squares) / df * (1 / wn + 1 / bn)
         variance = sampling + tau2 * (1 / wc + 1 / bc)
         w = np.where(usable, 1 / variance, 0.0).reshape(count, 2)
         weight = w.sum(axis=1)
@@ -238,23 +240,36 @@ def _empty(size: int) -> FlagArrays:
     )
 
 
-def _between_cycle_variance(
-    family: IntArray, items: IntArray, excess: FloatArray, usable: BoolArray, min_sd: float
-) -> FloatArray:
-    """Each part's between-cycle variance: the mean excess over the usable parts of its
-    family and item set with two or more baseline cycles, never below min_sd²."""
-    floor = min_sd**2
-    known = usable & ~np.isnan(excess)
-    result = np.full(len(family), floor)
+def _cycle_variance(
+    family: IntArray,
+    items: IntArray,
+    spread: FloatArray,
+    predicted: FloatArray,
+    usable: BoolArray,
+    min_sd: float,
+    overlap: bool,
+) -> tuple[FloatArray, FloatArray]:
+    """Each part's variance model (pulse.change_flags.cycle_variance): the share of the
+    sampling error that moves between cycles and the between-cycle variance, fitted over
+    the usable parts of its family and item set with two or more baseline cycles."""
+    known = usable & ~np.isnan(spread)
+    parts = len(family)
     if not known.any():
-        return result
+        return np.ones(parts), np.full(parts, min_sd**2)
     _, group = np.unique(family * (int(items.max()) + 2) + items + 1, return_inverse=True)
     group = group.reshape(-1)
-    total = np.bincount(group[known], weights=excess[known], minlength=group.max() + 1)
-    found = np.bincount(group[known], minlength=group.max() + 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        estimate = np.where(found > 0, total / found, floor)
-    return np.maximum(floor, estimate[group])
+    size = int(group.max()) + 1
+    x, y = np.where(known, predicted, 0.0), np.where(known, spread, 0.0)
+
+    def total(values: FloatArray) -> FloatArray:
+        return np.asarray(
+            np.bincount(group[known], weights=values[known], minlength=size), dtype=np.float64
+        )
+
+    moving, tau2 = cycle_variance(
+        total(np.ones(parts)), total(x), total(y), total(x * x), total(x * y), min_sd, overlap
+    )
+    return moving[group], tau2[group]
 
 
 def decide(

@@ -8,9 +8,11 @@ its anchor alone is compared with earlier anchor-only cycles, a full module with
 modules, and when the two recent cycles asked different items their two differences are
 combined, each weighted by how precisely it is known.
 
-Each difference is a pooled-variance t-test on stored n, mean and sd, widened by how much a
-team's mean moves between cycles when nothing happens: that between-cycle variance is
-estimated across every group tested in the cycle on the same items, never below 0.1².
+Each difference is a pooled-variance t-test on stored n, mean and sd, under a variance model
+fitted across every group tested in the cycle on the same items (`cycle_variance`): the share
+of the sampling error that really moves between cycles (much the same people answer every
+cycle, so their lasting views cancel out of a change), plus how much a team's mean moves when
+nothing happens, never below 0.1².
 Benjamini–Hochberg controls the false discovery rate across all tests of a cycle; a change
 is flagged when it survives that and is at least 0.3 points. Below the threshold, or hidden,
 a cycle takes no part at all: not as the cycle flagged, nor in a window or a baseline.
@@ -25,8 +27,9 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
 from scipy import stats as sps
 
 from pulse.confidentiality import validate_threshold
@@ -43,6 +46,11 @@ BASELINE_CYCLES = 12
 # A team's mean moves by about this much between cycles even when nothing changes (people's
 # weeks differ); the estimate from the organisation's own rows is used when it is larger.
 MIN_BETWEEN_CYCLE_SD = 0.1
+# Much the same people answer every cycle, so part of the spread between them cancels out of a
+# change; the model never counts on more than half of it cancelling, and fits the share only
+# from at least this many baselines of one item set.
+MIN_MOVING = 0.5
+MIN_FIT_BASELINES = 8
 # Differences of means are computed in binary floating point: 3.5 - 3.2 is 0.29999999999999982.
 # The tolerance keeps a true 0.3 change from missing the bar; it is far below any real difference.
 MIN_CHANGE_TOLERANCE = 1e-9
@@ -126,15 +134,44 @@ def _pooled(cycles: Sequence[CycleFigures]) -> tuple[int, float, float, int]:
     return n, mean, squares, sum(c.n - 1 for c in cycles)
 
 
-def _excess(baseline: Sequence[CycleFigures]) -> float | None:
-    """How much more the baseline's cycle means vary than their own sampling error says."""
+def _spread(baseline: Sequence[CycleFigures]) -> tuple[float, float] | None:
+    """How much the baseline's cycle means vary around their average, and how much their
+    own sampling error (sd²/n) predicts they would; None below two cycles."""
     if len(baseline) < 2:
         return None
     means = [c.mean for c in baseline]
     average = sum(means) / len(means)
     spread = sum((m - average) ** 2 for m in means) / (len(means) - 1)
-    sampling = sum(c.sd**2 / c.n for c in baseline) / len(baseline)
-    return spread - sampling
+    return sum(c.sd**2 / c.n for c in baseline) / len(baseline), spread
+
+
+def cycle_variance(
+    count: Any,
+    sum_x: Any,
+    sum_y: Any,
+    sum_xx: Any,
+    sum_xy: Any,
+    min_sd: float = MIN_BETWEEN_CYCLE_SD,
+    overlap: bool = True,
+) -> tuple[Any, Any]:
+    """The variance model of a cycle's mean around its group's level, for one item set.
+
+    Across the baselines of a cycle's tests (x: the sampling error sd²/n their cycles
+    predict, y: the spread their cycle means really show), fits y = moving·x + between.
+    `moving` is the share of the sampling error that moves from cycle to cycle: below 1
+    because much the same people answer every cycle, so their lasting views cancel out of a
+    change (between MIN_MOVING and 1; 1 where too few baselines to fit). `between` is how
+    much a team's mean moves for reasons of its own, never below min_sd². Works on numbers
+    or numpy arrays of the sums, one entry per item set.
+    """
+    count = np.asarray(count, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread_x = np.asarray(sum_xx - sum_x * sum_x / count, dtype=np.float64)
+        slope = (sum_xy - sum_x * sum_y / count) / spread_x
+        fit = overlap & (count >= MIN_FIT_BASELINES) & (spread_x > 1e-12 * sum_xx)
+        moving = np.where(fit, np.clip(slope, MIN_MOVING, 1.0), 1.0)
+        between = np.where(count > 0, (sum_y - moving * sum_x) / count, 0.0)
+    return moving, np.maximum(min_sd**2, between)
 
 
 def _parts(test: SeriesTest) -> list[_Part]:
@@ -183,16 +220,25 @@ def change_flags(tests: Sequence[SeriesTest]) -> list[ChangeFlag]:
             parts = _parts(test)
             if parts[0].baseline:
                 chosen.append((i, parts))
-    # The between-cycle variance of each item set, from every baseline that asked it.
-    excess: dict[str, list[float]] = {}
+    # The variance model of each item set, from every baseline that asked it.
+    points: dict[str, list[tuple[float, float]]] = {}
     for _, parts in chosen:
         for part in parts:
-            value = _excess(part.baseline)
-            if value is not None:
-                excess.setdefault(part.items, []).append(value)
-    floor = MIN_BETWEEN_CYCLE_SD**2
-    between = {items: max(floor, sum(v) / len(v)) for items, v in excess.items()}
-    results = {i: _test(tests[i], parts, between, floor) for i, parts in chosen}
+            point = _spread(part.baseline)
+            if point is not None:
+                points.setdefault(part.items, []).append(point)
+    model: dict[str, tuple[float, float]] = {}
+    for items, xy in points.items():
+        moving, between = cycle_variance(
+            len(xy),
+            sum(x for x, _ in xy),
+            sum(y for _, y in xy),
+            sum(x * x for x, _ in xy),
+            sum(x * y for x, y in xy),
+        )
+        model[items] = (float(moving), float(between))
+    floor = (1.0, MIN_BETWEEN_CYCLE_SD**2)
+    results = {i: _test(tests[i], parts, model, floor) for i, parts in chosen}
     p_values = [results[i].p for i, _ in chosen]
     decisions = benjamini_hochberg([p for p in p_values if p is not None], CHANGE_ALPHA)
     rejected = dict(zip(results, decisions, strict=True))
@@ -210,7 +256,10 @@ def change_flags(tests: Sequence[SeriesTest]) -> list[ChangeFlag]:
 
 
 def _test(
-    test: SeriesTest, parts: list[_Part], between: dict[str, float], floor: float
+    test: SeriesTest,
+    parts: list[_Part],
+    model: dict[str, tuple[float, float]],
+    floor: tuple[float, float],
 ) -> ChangeFlag:
     """The window against its baseline, its item sets combined by inverse variance."""
     weight = weighted = weighted_base = 0.0
@@ -219,8 +268,8 @@ def _test(
         wn, wm, w_squares, w_df = _pooled(part.window)
         bn, bm, b_squares, b_df = _pooled(part.baseline)
         df = w_df + b_df
-        sampling = (w_squares + b_squares) / df * (1 / wn + 1 / bn)
-        tau2 = between.get(part.items, floor)
+        moving, tau2 = model.get(part.items, floor)
+        sampling = moving * (w_squares + b_squares) / df * (1 / wn + 1 / bn)
         variance = sampling + tau2 * (1 / len(part.window) + 1 / len(part.baseline))
         w = 1 / variance
         weight += w

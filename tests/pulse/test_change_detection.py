@@ -46,9 +46,9 @@ def test_simulated_changes_are_found_and_noise_is_not() -> None:
     nothing = Scenario("none")
     quiet = simulate(nothing, orgs=16, seed=14)
     calm = measure(nothing, quiet, method(quiet))
-    # The goal is 80 %; the full benchmark measures 79 % (±3) for this rule, so a smaller
-    # run guards the figure from falling, with room for its own sampling error.
-    assert found.detected[10] >= 0.75
+    # The goal: 80 %. The full benchmark measures 84 % (±3) for this rule; these seeds give
+    # 91 % on 64 changed teams of 10.
+    assert found.detected[10] >= 0.80
     assert found.detected[20] >= 0.95 and found.detected[40] >= 0.95
     for outcome in (found, calm):
         flags = sum(f for f, _ in outcome.false_flags.values())
@@ -156,6 +156,34 @@ def test_false_discovery_control_across_the_cycle() -> None:
     assert sum(f.flagged for f in flags[:4]) >= 3 and not any(f.flagged for f in flags[4:])
     # Some test passes on its own yet not once the cycle's family is controlled.
     assert any((p or 1.0) < cf.CHANGE_ALPHA and not r for p, r in zip(raw, rejected, strict=True))
+
+
+def test_the_variance_model_fits_how_much_of_the_spread_moves() -> None:
+    """Baselines whose cycle means spread by 0.7 of what sd²/n predicts, plus 0.02 of their
+    own: the fit finds both; with too few baselines the whole sampling error counts."""
+    x = [0.02 * i for i in range(1, 11)]
+    y = [0.7 * v + 0.02 for v in x]
+
+    def fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+        moving, between = cf.cycle_variance(
+            len(xs),
+            sum(xs),
+            sum(ys),
+            sum(v * v for v in xs),
+            sum(a * b for a, b in zip(xs, ys, strict=True)),
+        )
+        return float(moving), float(between)
+
+    assert fit(x, y) == pytest.approx((0.7, 0.02))
+    # Seven baselines are too few to fit: all of the sampling error moves, and the rest of
+    # the spread is the between-cycle variance.
+    assert fit(x[:7], [v + 0.03 for v in x[:7]]) == pytest.approx((1.0, 0.03))
+    # Never more than half of the sampling error cancels, and never below the floor.
+    assert fit(x, [0.1 * v for v in x]) == pytest.approx(
+        (cf.MIN_MOVING, cf.MIN_BETWEEN_CYCLE_SD**2)
+    )
+    # More spread than sampling predicts is never read as less than all of it moving.
+    assert fit(x, [2.0 * v for v in x])[0] == 1.0
 
 
 # --- the same rule over columns ------------------------------------------------------------
@@ -416,9 +444,10 @@ def test_the_demo_flags_its_stories(session: Session) -> None:
     }
     payments = {(s, d) for team, theme, s, d in flags if (team, theme) == ("Payments", "safety")}
     data = {(s, d) for team, theme, s, d in flags if (team, theme) == ("Data", "ai")}
-    assert any(13 <= s <= 16 and d == "down" for s, d in payments), payments
+    # Each within two cycles of its step; the training's easing is a drift over cycles 16-18.
+    assert any(13 <= s <= 14 and d == "down" for s, d in payments), payments
     assert any(8 <= s <= 9 and d == "up" for s, d in data), data
-    assert any(s >= 16 and d == "down" for s, d in data), data
+    assert any(16 <= s <= 21 and d == "down" for s, d in data), data
     stories = {("Payments", "safety"), ("Data", "ai"), ("Customer Support", "learning")}
     stories |= {("Customer Support", "ai")}
     others = [f for f in flags if (f[0], f[1]) not in stories]
