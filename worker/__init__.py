@@ -9,6 +9,7 @@ from celery.signals import worker_process_init
 from flask import Flask
 
 from pulse.config import broker_url
+from worker.metrics import install_task_metrics
 from worker.schedule import BEAT_SCHEDULE
 
 # Seconds: long enough for a loaded Redis on a network, short enough for a request to wait.
@@ -59,6 +60,7 @@ def celery_init_app(app: Flask) -> Celery:
     celery_app.conf.update(app.config.get("CELERY", {}))
     celery_app.set_default()
     app.extensions["celery"] = celery_app
+    install_task_metrics(app)
 
     @worker_process_init.connect(weak=False)
     def _dispose_inherited_pool(**_: Any) -> None:

@@ -97,6 +97,8 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
     env = dict(os.environ)
     env.setdefault("PULSE_REDIS_URL", redis_server.url)
     env.setdefault("PULSE_BASE_URL", f"http://{host}:{port}")
+    # One /metrics scrape sees the web and worker processes (webapp/metrics.py).
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR / "metrics"))
     try:
         settings = Settings.from_env(env)
     except ConfigError as exc:
