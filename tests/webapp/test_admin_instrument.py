@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Answer, Response
-from pulse.instrument import theme_items
+from pulse.instrument import ITEM_BANK, theme_items
 from pulse.people.models import Person
 from pulse.reporting.instrument_health import theme_reliability
 from pulse.surveys.bank import current_items
@@ -71,3 +71,15 @@ def test_alpha_per_quarter_flags_low_reliability(
     html = client.get("/admin/instrument").get_data(as_text=True)
     assert "flagged: below 0.60" in html and "too few complete responses" in html
     assert "safety.anchor" in html and "live" in html
+
+
+def test_the_item_bank_marks_every_reverse_worded_item_and_only_those(
+    client: FlaskClient, make_user: Callable[..., Person]
+) -> None:
+    make_user("admin@example.org")
+    sign_in(client, "admin@example.org")
+    html = client.get("/admin/instrument").get_data(as_text=True)
+    rows = html.split("<tr><td><code>")[1:]
+    marked = {row.split("</code>")[0] for row in rows if "reverse-worded" in row.split("</td>")[0]}
+    assert marked == {item.code for item in ITEM_BANK if item.reverse}
+    assert marked  # the instrument has reverse-worded items in every theme
