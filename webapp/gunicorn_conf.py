@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp.metrics_collectors import (
+from webapp.metrics_files import (
     empty_samples,
     multiproc_dir,
     process_ended,

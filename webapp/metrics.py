@@ -27,9 +27,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 
 from webapp.extensions import limiter
-from webapp.metrics_collectors import (
-    AggregationLag,
-    InvitationStates,
+from webapp.metrics_collectors import AggregationLag, InvitationStates
+from webapp.metrics_files import (
     SampleFiles,
     ensure_multiproc_dir,
     multiproc_dir,

@@ -24,7 +24,7 @@ from celery.signals import task_postrun, task_prerun, worker_init, worker_proces
 from flask import Flask
 from prometheus_client import Counter, Histogram
 
-from webapp.metrics_collectors import (
+from webapp.metrics_files import (
     DRAINED_AT_KEY,
     MULTIPROC_ENV,
     empty_samples,

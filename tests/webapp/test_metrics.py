@@ -23,7 +23,8 @@ from tests.conftest import make_settings
 from tests.support.delivery_org import make_org
 from tests.support.prometheus import label_values, samples, value
 from webapp import create_app
-from webapp.metrics_collectors import DRAINED_AT_KEY, SEEN_KEY, lag_seconds
+from webapp.metrics_collectors import SEEN_KEY, lag_seconds
+from webapp.metrics_files import DRAINED_AT_KEY
 from worker.embedded_redis import EmbeddedRedis
 from worker.metrics import record_drain
 

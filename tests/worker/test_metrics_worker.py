@@ -20,7 +20,7 @@ from pulse.reporting.dirty import mark_dirty
 from pulse.surveys.cycles import create_cycle
 from tests.support.delivery_org import make_org
 from tests.support.prometheus import value
-from webapp.metrics_collectors import DRAINED_AT_KEY
+from webapp.metrics_files import DRAINED_AT_KEY
 from worker.aggregation import AGAIN_KEY, LOCK_KEY
 from worker.embedded_redis import EmbeddedRedis
 from worker.metrics import worker_samples_dir
