@@ -21,6 +21,7 @@ import secrets
 from typing import Any
 
 import redis
+from celery import current_app as current_celery
 from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from pulse.reporting.aggregation import finalise_cycle as run_finalise_cycle
 from pulse.reporting.stamps import restamp_stale
 from pulse.surveys.models import Cycle
 from webapp.extensions import db
+from worker.digest import DIGEST_TASK, requeue_owed
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,8 @@ def finalise_cycle(cycle_id: int) -> bool:
     except Exception:
         db.session.rollback()
         raise
+    # The final figures are committed: each leader gets the results digest once.
+    current_celery.send_task(DIGEST_TASK, args=[cycle_id])
     return True
 
 
@@ -135,7 +139,14 @@ def sweep() -> dict[str, Any]:
     )
     db.session.rollback()
     finalised = [cycle_id for cycle_id in pending if finalise_cycle(cycle_id)]
-    return {"aggregated": processed, "finalised": finalised, "restamped": _restamp()}
+    restamped = _restamp()
+    # A digest task that died or was lost is run again; its claims keep it from resending.
+    return {
+        "aggregated": processed,
+        "finalised": finalised,
+        "restamped": restamped,
+        "digests": requeue_owed(skip=finalised),
+    }
 
 
 def _restamp() -> list[int]:
