@@ -163,6 +163,10 @@ def gunicorn(env: dict[str, str], app: str) -> Iterator[str]:
             "8",
             "--log-level",
             "warning",
+            # Importing the app takes tens of seconds on a busy shared machine: a worker must
+            # not be killed as hung while it boots.
+            "--timeout",
+            "300",
             app,
         ],
         env={**os.environ, **env},
@@ -172,7 +176,7 @@ def gunicorn(env: dict[str, str], app: str) -> Iterator[str]:
     try:
         # The master listens before its workers have imported the app, and a connection that
         # reaches a booting worker waits for it: measure only once every worker has answered.
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600
         seen: set[str] = set()
         while len(seen) < WORKERS:
             if time.monotonic() > deadline:

@@ -348,12 +348,20 @@ def run(
 def _describe(outcome: Outcome, people: int) -> str:
     cpu = outcome.cpu
     done = "" if outcome.finished else f" TIMED OUT with {outcome.sent:,} of {people:,} sent;"
+    # CPU per email does not depend on how busy the machine was: it bounds the rate on idle
+    # cores (a process can send at most 1 / its CPU per email).
+    per_email = {
+        name: 1000 * cpu[name] * outcome.seconds / max(outcome.sent, 1)
+        for name in ("workers", "postgres", "sink")
+    }
     return (
         f"{outcome.seconds:.1f}s, {outcome.sent / outcome.seconds:.0f} emails/s;{done} "
         f"sink got {outcome.sink_messages:,}: {outcome.missing} missing, "
         f"{outcome.duplicates} duplicate, {outcome.extra} unexpected | cores busy: workers "
         f"{cpu['workers']:.2f}, PostgreSQL {cpu['postgres']:.2f}, sink {cpu['sink']:.2f}, "
-        f"Redis {cpu['redis']:.2f}; whole machine {cpu['machine']:.2f} of {psutil.cpu_count()}"
+        f"Redis {cpu['redis']:.2f}; whole machine {cpu['machine']:.2f} of {psutil.cpu_count()} "
+        f"| CPU per email: workers {per_email['workers']:.1f} ms, PostgreSQL "
+        f"{per_email['postgres']:.1f} ms, sink {per_email['sink']:.1f} ms"
     )
 
 
