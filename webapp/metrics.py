@@ -99,7 +99,8 @@ def scrape_registry(app: Flask) -> CollectorRegistry:
     read from the database at scrape time."""
     registry = CollectorRegistry(auto_describe=False)
     directory = multiproc_dir()
-    registry.register(_Registry() if directory is None else SampleFiles(directory))
+    source: Collector = _Registry() if directory is None else SampleFiles(directory)
+    registry.register(_Guarded("samples", source))
     for name, collector in app.extensions["pulse.metrics"].items():
         registry.register(_Guarded(name, collector))
     return registry

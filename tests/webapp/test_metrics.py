@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import redis
@@ -237,6 +238,7 @@ def test_a_failing_collector_costs_its_figures_not_the_scrape(
     text = scrape(client)
     assert value(text, "pulse_metrics_invitations_failed") == 1
     assert value(text, "pulse_metrics_aggregation_failed") == 0
+    assert value(text, "pulse_metrics_samples_failed") == 0
     assert "pulse_invitations" not in {name for name, _, _ in samples(text)}
 
 
@@ -320,3 +322,13 @@ def test_a_refused_scrape_changes_nothing(
     assert not store.exists(SEEN_KEY, DRAINED_AT_KEY)
     scrape(client)
     assert store.hlen(SEEN_KEY) == 1
+
+
+def test_an_unreadable_sample_file_costs_the_samples_not_the_scrape(
+    client: FlaskClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "counter_4242.db").write_bytes(b"not a sample file at all")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    text = scrape(client)
+    assert value(text, "pulse_metrics_samples_failed") == 1
+    assert "pulse_invitations" in {name for name, _, _ in samples(text)}
