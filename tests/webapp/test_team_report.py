@@ -42,8 +42,10 @@ def test_a_leader_of_another_team_gets_404_and_an_unknown_cycle_too(
     assert client.post(world.url(suffix="/share")).status_code == 404
     # Their own team is fine; a cycle id that is not the team's is not.
     assert client.get(world.url("Other")).status_code == 200
-    other = f"/reports/teams/{world.teams['Other'].id}/cycles/{world.cycle.id + 99}"
-    assert client.get(other).status_code == 404
+    for cycle_id in (world.cycle.id + 99, 2**31, 2**63):
+        other = f"/reports/teams/{world.teams['Other'].id}/cycles/{cycle_id}"
+        assert client.get(other).status_code == 404
+        assert client.get(other + ".pdf").status_code == 404
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client: FlaskClient, session: Session) -> None:

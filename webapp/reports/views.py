@@ -35,6 +35,7 @@ blueprint = Blueprint("reports", __name__)
 
 SEND_SHARE_TASK = "worker.sharing.send_share"
 SHARED_PAGE_LIMIT = "30 per minute; 300 per hour"
+MAX_ID = 2**31 - 1
 
 
 def _k() -> int:
@@ -43,6 +44,8 @@ def _k() -> int:
 
 def _in_scope(team_id: int, cycle_id: int) -> tuple[Person, Cycle]:
     """The viewer and the cycle, or 404 where the team is not theirs or was not surveyed."""
+    if cycle_id > MAX_ID:  # beyond any id the database holds (PostgreSQL's integer)
+        abort(404)
     person = db.session.get(Person, current_user.person_id)
     if person is None or team_id not in visible_team_ids(db.session, person=person):
         abort(404)
