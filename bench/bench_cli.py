@@ -2,8 +2,9 @@
 
 Each command runs in a fresh interpreter (as a user runs it), several times; the figure is the
 median wall time, and the ratio is against the median of `python -c pass` on the same
-interpreter, so the machine's speed cancels out. Goal: ≤ 5×. Also lists whether the heavy
-libraries (Dash, scipy) were imported by the command, which is what makes it slow.
+interpreter, so the machine's speed cancels out. Goal: ≤ 5×. Also lists which heavy libraries
+(Dash, scipy, Celery, scikit-learn, Flask, SQLAlchemy) the command imported: they are what
+made it slow.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ COMMANDS: dict[str, list[str]] = {
     "pulse db --help": ["-m", "pulse", "db", "--help"],
     "pulse users --help": ["-m", "pulse", "users", "--help"],
 }
-HEAVY = ("dash", "scipy")
+HEAVY = ("dash", "scipy", "celery", "sklearn", "flask", "sqlalchemy")
+MARK = "heavy-imports:"
 
 
 def _median_seconds(args: list[str], env: dict[str, str]) -> float:
@@ -42,12 +44,15 @@ def _heavy_imports(args: list[str], env: dict[str, str]) -> list[str]:
         "import runpy, sys; sys.argv = ['pulse', *sys.argv[1:]]\n"
         "try:\n    runpy.run_module('pulse', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
+        f"print({MARK!r} + ','.join(m for m in {HEAVY!r} if m in sys.modules), file=sys.stderr)"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe, *args[2:]], env=env, capture_output=True, text=True
     )
-    return [m for m in done.stderr.strip().splitlines()[-1].split(",") if m]
+    lines = [line for line in done.stderr.splitlines() if line.startswith(MARK)]
+    if not lines:
+        raise RuntimeError(f"the probe of {args} printed no result:\n{done.stderr}")
+    return [m for m in lines[-1].removeprefix(MARK).split(",") if m]
 
 
 def main() -> None:

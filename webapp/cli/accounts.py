@@ -6,10 +6,7 @@ import sys
 
 import click
 
-from pulse.audit.service import record
-from pulse.people.service import create_user
 from webapp.cli.context import with_app
-from webapp.extensions import db
 
 
 @click.group()
@@ -35,6 +32,11 @@ def create(email: str, role: str, team_name: str | None, name: str | None) -> No
 
     The password is read from standard input when it is not a terminal, prompted otherwise.
     """
+    # Here rather than at the top: `pulse users --help` needs none of it.
+    from pulse.audit.service import record
+    from pulse.people.service import create_user
+    from webapp.extensions import db
+
     password = _read_password()
     person = create_user(
         db.session, email=email, password=password, role=role, team_name=team_name, name=name

@@ -1,16 +1,21 @@
-"""Running CLI commands inside the app, with readable failures and meaningful exit codes."""
+"""Running CLI commands inside the app, with readable failures and meaningful exit codes.
+
+Light on purpose: every command module imports this, and the app (Flask, the dashboard,
+Celery) is built only when a command that needs it runs.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from flask import Flask
 
 from pulse.config import ConfigError
-from webapp import create_app
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -20,6 +25,8 @@ EXIT_CONFIG = 3
 
 
 def make_app() -> Flask:
+    from webapp import create_app
+
     try:
         return create_app()
     except ConfigError as exc:

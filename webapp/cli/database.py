@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import click
 
-from pulse.migrate import upgrade
-from pulse.surveys.bank import sync_item_bank
 from webapp.cli.context import with_app
-from webapp.extensions import db
+
+# The schema, the item bank and the app's database are imported when a command runs, so that
+# `pulse db --help` stays light.
 
 
 def upgrade_database() -> int:
     """Migrate to the newest schema and store new item versions; returns items added."""
+    from pulse.migrate import upgrade
+    from pulse.surveys.bank import sync_item_bank
+    from webapp.extensions import db
+
     upgrade(db.engine)
     added = sync_item_bank(db.session)
     db.session.commit()
@@ -27,6 +31,8 @@ def db_group() -> None:
 @with_app
 def db_upgrade() -> None:
     """Apply every pending migration (safe to run repeatedly)."""
+    from webapp.extensions import db
+
     added = upgrade_database()
     click.echo(f"Database is up to date ({db.engine.url.render_as_string()}).")
     if added:

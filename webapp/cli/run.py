@@ -15,28 +15,10 @@ import click
 from pulse.config import ConfigError, Settings
 from webapp.cli.context import EXIT_CONFIG
 from webapp.cli.demo import print_sign_ins
+from webapp.cli.processes import Children
 from worker.embedded_redis import EmbeddedRedis
 
 VAR = Path("var")
-
-
-def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    click.echo(f"  starting {name}")
-    return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL)
-
-
-def _stop(children: dict[str, subprocess.Popen[bytes]], timeout: float = 15.0) -> None:
-    for process in children.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for name, process in children.items():
-        try:
-            process.wait(max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            click.echo(f"  {name} did not stop in time; killing it", err=True)
-            process.kill()
-            process.wait()
 
 
 def gunicorn_command(
@@ -85,6 +67,33 @@ def web_command(host: str, port: int, workers: int) -> list[str]:
     return [*command[:-1], "--log-level", "warning", command[-1]]
 
 
+def worker_command() -> list[str]:
+    """One Celery worker with beat; on the console, warnings and errors only: no banner (a
+    screenful at every start) and no INFO line for each task every minute."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "--quiet",
+        "worker",
+        "--beat",
+        "--loglevel",
+        "WARNING",
+        "--concurrency",
+        "1",
+        "--schedule",
+        str(VAR / "celerybeat-schedule"),
+    ]
+
+
+# Ctrl-C, `kill`, a closed terminal: each stops the children in order, once.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# How long each child has to stop on SIGTERM before it is killed.
+STOP_TIMEOUT = 10.0
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -111,7 +120,7 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
     if subprocess.run(prepare, env=env, check=False).returncode != 0:
         raise SystemExit("Could not prepare the database; see the message above.")
 
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    children = Children(announce=lambda line: click.secho(f"  {line}", fg="yellow", err=True))
     if settings.redis_url == redis_server.url:
         click.echo("Starting embedded Redis…")
         redis_server.start()
@@ -121,31 +130,13 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, request_stop)
     try:
-        children["worker"] = _spawn(
-            "worker and beat",
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "worker.celery_app",
-                "worker",
-                "--beat",
-                # Warnings and errors on the console; each task's INFO line every minute
-                # would bury them.
-                "--loglevel",
-                "WARNING",
-                "--concurrency",
-                "1",
-                "--schedule",
-                str(VAR / "celerybeat-schedule"),
-            ],
-            env,
-        )
-        children["web"] = _spawn("web server", web_command(host, port, workers), env)
+        click.echo("  starting worker and beat")
+        children.spawn("worker", worker_command(), env)
+        click.echo("  starting web server")
+        children.spawn("web", web_command(host, port, workers), env)
         click.secho(f"\nTeam Pulse is running at http://{host}:{port}/", fg="green", bold=True)
         if not no_demo:
             print_sign_ins()
@@ -154,17 +145,17 @@ def run(host: str, port: int, no_demo: bool, workers: int) -> None:
         click.echo(f"Requests are logged to {ACCESS_LOG}.")
         click.echo("Press Ctrl-C to stop.\n")
         while not stopping:
-            for name, process in children.items():
-                if process.poll() is not None:
-                    click.secho(
-                        f"{name} exited with code {process.returncode}; stopping.",
-                        fg="red",
-                        err=True,
-                    )
-                    stopping = True
+            exited = children.exited()
+            if exited is not None:
+                name, code = exited
+                click.secho(f"{name} exited with code {code}; stopping.", fg="red", err=True)
+                stopping = True
             time.sleep(0.5)
     finally:
+        # A second Ctrl-C while stopping must not cut the stop short and leave children.
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
         click.echo("\nStopping…")
-        _stop(children)
+        children.stop(timeout=STOP_TIMEOUT)
         redis_server.stop()
         click.echo("Stopped.")
