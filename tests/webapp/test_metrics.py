@@ -81,6 +81,7 @@ def test_a_submit_is_timed_and_other_requests_are_not(client: FlaskClient) -> No
     client.get(f"/s/{SECRET_LINK}")
     response = client.post(f"/s/{SECRET_LINK}", data={"item_1": "4"})
     after = scrape(client)
+    assert 400 <= response.status_code < 500  # a link that does not exist
     status = str(response.status_code)
     assert value(after, name, status=status) - value(before, name, status=status) == 1
     assert value(after, name) - value(before, name) == 1
