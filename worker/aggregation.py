@@ -21,7 +21,6 @@ import secrets
 from typing import Any
 
 import redis
-from celery import current_app as current_celery
 from celery import shared_task
 from flask import current_app
 from sqlalchemy import select
@@ -32,7 +31,7 @@ from pulse.reporting.aggregation import finalise_cycle as run_finalise_cycle
 from pulse.reporting.stamps import restamp_stale
 from pulse.surveys.models import Cycle
 from webapp.extensions import db
-from worker.digest import DIGEST_TASK, requeue_owed
+from worker.digest import queue_digest, requeue_owed
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ def finalise_cycle(cycle_id: int) -> bool:
         db.session.rollback()
         raise
     # The final figures are committed: each leader gets the results digest once.
-    current_celery.send_task(DIGEST_TASK, args=[cycle_id])
+    queue_digest(cycle_id)
     return True
 
 

@@ -8,6 +8,7 @@ redelivered (acks_late) or doubled task sends nothing twice. The aggregation swe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 
 from celery import current_app as current_celery
@@ -18,6 +19,8 @@ from pulse.delivery.digest import cycles_owing_digests
 from pulse.delivery.digest import send_results_digests as run_send_results_digests
 from webapp.extensions import db
 from worker.delivery import RETRY
+
+log = logging.getLogger(__name__)
 
 DIGEST_TASK = "worker.digest.send_results_digests"
 
@@ -31,10 +34,24 @@ def send_results_digests(cycle_id: int) -> dict[str, int]:
     return vars(report)
 
 
+def queue_digest(cycle_id: int) -> bool:
+    """Queue the cycle's digest task; False (logged) when the broker is unreachable.
+
+    The finalisation is committed either way, and the sweep queues the digest later: the CLI's
+    in-process tick must not fail because Redis is down.
+    """
+    try:
+        current_celery.send_task(DIGEST_TASK, args=[cycle_id], retry=False)
+    except Exception as exc:  # any broker failure; the sweep catches up
+        log.warning("could not queue the results digest of cycle %s: %s", cycle_id, exc)
+        return False
+    return True
+
+
 def requeue_owed(skip: Collection[int] = ()) -> list[int]:
     """Queue the digest task again for recent cycles with digests still unsent (except
     those in `skip`, just finalised, whose task is already queued)."""
     owing = [c for c in cycles_owing_digests(db.session) if c not in skip]
     for cycle_id in owing:
-        current_celery.send_task(DIGEST_TASK, args=[cycle_id])
+        queue_digest(cycle_id)
     return owing
