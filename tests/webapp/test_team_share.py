@@ -23,7 +23,7 @@ from pulse.people.models import Person
 from pulse.sharing.models import ShareDelivery, TeamShare
 from pulse.sharing.service import share_report
 from pulse.sharing.tokens import share_token
-from tests.conftest import make_settings, sign_in
+from tests.conftest import PASSWORD, make_settings, sign_in
 from tests.support.live_server import live_server
 from tests.support.smtp import SMTPServer
 from tests.support.task_queue import empty_queue, queued_tasks
@@ -258,3 +258,28 @@ def test_a_leader_cannot_share_or_stop_a_team_outside_their_scope(
     assert client.post(world.url(suffix="/share")).status_code == 404
     assert client.post(world.url(suffix="/share/stop")).status_code == 404
     assert _counts(session) == before
+
+
+def test_share_and_stop_need_the_form_csrf_token(
+    session: Session, settings: Settings, make_user: Callable[..., Person]
+) -> None:
+    world = build_world(session, target_size=K)
+    make_user("lead@example.org", role="leader", team="D1")
+    app = create_app({"PULSE": settings, "TESTING": True, "RATELIMIT_ENABLED": False})
+    try:
+        client = app.test_client()
+        page = client.get("/sign-in").get_data(as_text=True)
+        token = page.split('name="csrf_token" type="hidden" value="')[1].split('"')[0]
+        sign_in = {"email": "lead@example.org", "password": PASSWORD, "csrf_token": token}
+        assert client.post("/sign-in", data=sign_in).status_code == 302
+        before = _counts(session)
+        assert client.post(world.url(suffix="/share")).status_code == 400
+        assert client.post(world.url(suffix="/share/stop")).status_code == 400
+        assert _counts(session) == before
+        report = client.get(world.url()).get_data(as_text=True)
+        form_token = report.split('name="csrf_token" value="')[1].split('"')[0]
+        shared = client.post(world.url(suffix="/share"), data={"csrf_token": form_token})
+        assert shared.status_code == 302
+        assert _counts(session)[:2] == (1, K + 2)
+    finally:
+        app.extensions["pulse.db"][0].dispose()
