@@ -62,6 +62,14 @@ class TeamSection:
     took_part: str
     scores: tuple[ScoreLine, ...]
 
+    @property
+    def scores_hidden(self) -> str | None:
+        """The one reason when every score is hidden for it (said once, not per theme)."""
+        reasons = {line.hidden_reason for line in self.scores}
+        if len(reasons) == 1 and None not in reasons:
+            return reasons.pop()
+        return None
+
 
 @dataclass(frozen=True)
 class DigestContent:
