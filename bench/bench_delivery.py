@@ -1,6 +1,6 @@
 """Delivery benchmarks: submits against a bare Flask INSERT, dispatch, and sending at scale.
 
-`python -m bench delivery [--quick] [--only=submit,dispatch,scale]`
+`python -m bench delivery [--quick] [--only=submit,dispatch,scale,faults]`
 
 1. Submits: gunicorn serves the Team Pulse app, and a second gunicorn with the same settings
    (4 workers × 8 threads) serves the ceiling, bench.delivery_bare: a bare Flask app whose one
@@ -300,7 +300,7 @@ def bench_dispatch(label: str, database_url: str) -> None:
 
 def _parts(argv: list[str]) -> set[str]:
     """The parts `--only=a,b` names (all by default)."""
-    parts = {"submit", "dispatch", "scale"}
+    parts = {"submit", "dispatch", "scale", "faults"}
     for arg in argv:
         if arg.startswith("--only="):
             chosen = set(arg.removeprefix("--only=").split(","))
@@ -337,8 +337,8 @@ def main() -> None:
                         bench_dispatch("postgresql", url)
         finally:
             redis.stop()
-    if "scale" in parts:
-        scale(quick="--quick" in sys.argv)
+    if parts & {"scale", "faults"}:
+        scale("--quick" in sys.argv, scale="scale" in parts, faults="faults" in parts)
 
 
 if __name__ == "__main__":

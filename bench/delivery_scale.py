@@ -462,12 +462,15 @@ def fault_slow_run(bench: Stack) -> None:
     )
 
 
-def main(quick: bool = False) -> None:
-    with stack(QUICK_PEOPLE if quick else PEOPLE) as bench:
-        if bench is None:
-            print("[scale] skipped: no PostgreSQL (set PULSE_TEST_POSTGRES_URL)")
-            return
-        scale_out(bench)
+def main(quick: bool = False, *, scale: bool = True, faults: bool = True) -> None:
+    if scale:
+        with stack(QUICK_PEOPLE if quick else PEOPLE) as bench:
+            if bench is None:
+                print("[scale] skipped: no PostgreSQL (set PULSE_TEST_POSTGRES_URL)")
+                return
+            scale_out(bench)
+    if not faults:
+        return
     with stack(KILL_PEOPLE) as bench:
         if bench is not None:
             fault_killed_worker(bench)
