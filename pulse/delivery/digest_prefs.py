@@ -32,7 +32,7 @@ def person_for_token(secret: str, token: str) -> int | None:
         value = URLSafeSerializer(secret, salt=_SALT).loads(token)
     except BadData:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**31:
         return None
     return value
 

@@ -121,8 +121,10 @@ def test_the_emailed_link_unsubscribes_without_sign_in(
         lambda secret, pid: unsubscribe_token(secret, person_id=pid)[:-2] + "xx",
         lambda secret, pid: unsubscribe_token(secret, person_id=pid + 1000),  # nobody
         lambda secret, pid: "x" * 500,
+        lambda secret, pid: URLSafeSerializer(secret, salt="x").dumps(pid),
+        lambda secret, pid: unsubscribe_token(secret, person_id=2**40),  # no such id fits
     ],
-    ids=["other-secret", "other-salt", "tampered", "unknown-person", "too-long"],
+    ids=["other-secret", "other-salt", "tampered", "unknown-person", "too-long", "salt", "huge"],
 )
 def test_a_forged_token_is_refused_and_changes_nothing(
     session: Session,
