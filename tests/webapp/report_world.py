@@ -23,6 +23,13 @@ from tests.support.answers import invite, set_thresholds
 
 K = 5
 COMMENT = "the planning meeting runs long"
+# How add_actions' two kept actions read on a report page (tags dropped, spaces folded).
+OWNED_ACTION = (
+    "Write up one failed experiment a month Owner: Priya · Due: 15 Jan 2027 · Status: Planned"
+)
+OPEN_ACTION = (
+    "Start each retro with what went well Owner: not set · Due: not set · Status: In progress"
+)
 
 
 @dataclass

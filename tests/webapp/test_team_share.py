@@ -27,7 +27,14 @@ from tests.conftest import PASSWORD, make_settings, sign_in
 from tests.support.live_server import live_server
 from tests.support.smtp import SMTPServer
 from tests.support.task_queue import empty_queue, queued_tasks
-from tests.webapp.report_world import COMMENT, K, ReportWorld, add_actions, build_world
+from tests.webapp.report_world import (
+    COMMENT,
+    OWNED_ACTION,
+    K,
+    ReportWorld,
+    add_actions,
+    build_world,
+)
 from webapp import create_app
 from worker.embedded_redis import EmbeddedRedis
 from worker.sharing import SEND_SHARE_TASK, send_share
@@ -128,7 +135,7 @@ def test_share_emails_each_member_once_and_the_link_works_until_stopped(
     assert "Target" in text and f"{K} of {K + 2} invited answered" in text
     assert COMMENT not in text
     assert "Written comments stay with the team's leader" in text
-    assert "Write up one failed experiment a month Priya 15 Jan 2027 Planned" in text
+    assert OWNED_ACTION in text
     assert "An abandoned idea" not in text
 
     # Sharing again emails nobody twice.
