@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pulse.config import Settings
-from pulse.delivery.digest import send_results_digests
+from pulse.db import utcnow
+from pulse.delivery.digest import LEASE, send_results_digests
 from pulse.delivery.digest_content import score_text, took_part_text
 from pulse.delivery.digest_models import ResultsDigest
 from pulse.delivery.digest_prefs import set_wants_digest
+from pulse.delivery.mail import Mailer, MailMessage, TemporaryMailError, open_mailer
 from pulse.instrument import ITEMS_BY_CODE, THEME_LABELS
 from pulse.people.models import Person
 from pulse.reporting.aggregation import rebuild_all
@@ -239,3 +243,100 @@ def test_an_old_cycle_finalised_again_emails_nobody(
         session, settings=smtp_settings, cycle_id=cycle.id, now=cycle.closes_at + timedelta(days=30)
     )
     assert vars(report)["sent"] == 0 and smtp_server.mailbox.messages == []
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: no except-Exception clean-up runs."""
+
+
+def _failing_after(count: int, error: BaseException):  # type: ignore[no-untyped-def]
+    """A mailer factory whose mailer sends `count` messages for real, then raises `error`."""
+
+    @contextmanager
+    def factory(settings: Settings, session: Session) -> Iterator[Mailer]:
+        with open_mailer(settings, session) as real:
+            sent = 0
+
+            class Flaky:
+                def send(self, message: MailMessage) -> None:
+                    nonlocal sent
+                    if sent >= count:
+                        raise error
+                    real.send(message)
+                    sent += 1
+
+            yield Flaky()
+
+    return factory
+
+
+def _three_leaders(session: Session) -> Cycle:
+    teams = make_tree(session, {"Crew": ("Ops", 0)})
+    (cycle,) = _closed_cycles(session, 1)
+    _answers(session, cycle, teams["Crew"], 6, 3)
+    _finalise(session)
+    for name in ("one", "two", "three"):
+        make_leader(session, f"{name}@example.org", teams["Crew"].id)
+    session.commit()
+    return cycle
+
+
+def _digest_states(session: Session) -> list[str]:
+    session.expire_all()
+    return list(session.scalars(select(ResultsDigest.state).order_by(ResultsDigest.id)))
+
+
+def test_a_deferring_server_loses_nothing_and_repeats_nothing(
+    session: Session, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    cycle = _three_leaders(session)
+    later = cycle.closes_at + timedelta(hours=1)
+    with pytest.raises(TemporaryMailError):
+        send_results_digests(
+            session,
+            settings=smtp_settings,
+            cycle_id=cycle.id,
+            now=later,
+            mailer_factory=_failing_after(1, TemporaryMailError("451 try later")),
+        )
+    # The first went out; the next two were deferred twice in a row, so the run stopped.
+    assert _digest_states(session) == ["sent", "retry", "retry"]
+    session.execute(update(ResultsDigest).values(claimed_at=utcnow() - timedelta(seconds=1)))
+    session.commit()
+    assert _send(session, smtp_settings, cycle)["sent"] == 2
+    assert sorted(smtp_server.mailbox.recipients()) == [
+        "one@example.org",
+        "three@example.org",
+        "two@example.org",
+    ]
+
+
+def test_a_killed_run_is_taken_over_after_the_lease(
+    session: Session, smtp_settings: Settings, smtp_server: SMTPServer
+) -> None:
+    cycle = _three_leaders(session)
+    later = cycle.closes_at + timedelta(hours=1)
+    with pytest.raises(Killed):
+        send_results_digests(
+            session,
+            settings=smtp_settings,
+            cycle_id=cycle.id,
+            now=later,
+            mailer_factory=_failing_after(1, Killed()),
+        )
+    session.rollback()
+    assert _digest_states(session) == ["sent", "sending", "sending"]
+    # Inside the lease another run leaves the dead run's rows alone.
+    assert _send(session, smtp_settings, cycle)["sent"] == 0
+    session.execute(
+        update(ResultsDigest)
+        .where(ResultsDigest.state == "sending")
+        .values(claimed_at=utcnow() - LEASE - timedelta(seconds=1))
+    )
+    session.commit()
+    assert _send(session, smtp_settings, cycle)["sent"] == 2
+    assert sorted(smtp_server.mailbox.recipients()) == [
+        "one@example.org",
+        "three@example.org",
+        "two@example.org",
+    ]
