@@ -13,7 +13,9 @@ It skips what only we do (interval bounds, hiding, change flags, comparing with 
 so it is a true lower bound, and a check after the timing confirms it found the same groups
 with the same n as our code stored. A plain GROUP BY (team, cycle, item) is no ceiling: it
 computes less than we store (no parents, no themes), and one over the whole answers table
-for one cycle was slower than our code, which reads the cycle's responses first.
+for one cycle was slower than our code, which reads the cycle's responses first. On SQLite,
+whose engine runs such GROUP BYs row by row, our numpy path can beat the SQL ceiling; the
+bench says so when it does, as the ceiling then bounds nothing there.
 
 Timed against it: the full rebuild over built tables and the first build into empty ones (vs
 the ceiling over every cycle), one cycle with every team dirty (vs the ceiling for that
@@ -285,6 +287,22 @@ def run(label: str, url: str) -> dict[str, float]:
         f"[{label}] peak RSS so far {peak_rss_mb():.0f} MB (goal < {GOAL_RSS_MB} MB)",
         flush=True,
     )
+    beaten = [
+        name
+        for ours, ceiling_name, name in (
+            ("rebuild", "ceiling_all", "rebuild"),
+            ("whole_cycle", "ceiling_one", "one cycle"),
+            ("one_team", "ceiling_team", "one team"),
+        )
+        if figures[ours] < figures[ceiling_name]
+    ]
+    if beaten:
+        # Then SQL is not the least work on this database: the ratio bounds nothing.
+        print(
+            f"[{label}] our code beat the SQL ceiling ({', '.join(beaten)}): here it is "
+            "no ceiling, and those ratios say only that we are faster than plain SQL",
+            flush=True,
+        )
     return figures
 
 
