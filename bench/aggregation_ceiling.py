@@ -43,7 +43,7 @@ WITH RECURSIVE up (cycle_id, team_id, group_id) AS (
     JOIN cycle_teams ct ON ct.cycle_id = up.cycle_id AND ct.team_id = up.group_id
     WHERE ct.parent_id IS NOT NULL
 ),
-wanted AS (SELECT * FROM up WHERE {groups}),
+wanted AS MATERIALIZED (SELECT * FROM up WHERE {groups}),
 r AS MATERIALIZED (SELECT id, cycle_id, team_id FROM responses WHERE {cycles})
 """
 
