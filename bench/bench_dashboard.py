@@ -387,9 +387,9 @@ def cases(org: Org, email: str, scope: list[int] | None) -> list[tuple[str, Any,
                 email,
                 (
                     "SELECT DISTINCT c.id, c.opens_at, c.status FROM cycles c JOIN "
-                    "theme_aggregates a ON a.cycle_id = c.id WHERE a.team_id = :t "
+                    f"theme_aggregates a ON a.cycle_id = c.id WHERE 1 = 1{where} "
                     "ORDER BY c.opens_at DESC",
-                    {"t": team},
+                    {},
                 ),
             ),
         ),

@@ -32,6 +32,8 @@ class ReportContext:
     _ks: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
     _settings: dict[str, int] = field(default_factory=dict, repr=False)
     _stamped: dict[int, bool] = field(default_factory=dict, repr=False)
+    # The participation threshold each stamped cycle's `invited_hidden` flags hold for.
+    _invited_k: dict[int, int | None] = field(default_factory=dict, repr=False)
     _names_in: dict[int, Mapping[int, tuple[str, int | None]]] = field(
         default_factory=dict, repr=False
     )
@@ -52,7 +54,13 @@ class ReportContext:
         The participation and comments thresholds default to the organisation's settings.
         """
         k = validate_threshold(threshold)
-        context = cls(k=k, trees=CycleTrees(TeamTree.load(session)))
+        # The tree as it is now and every group's name: one read of the teams serves both.
+        teams = run_sql(session, "SELECT id, name, parent_id FROM teams")
+        context = cls(
+            k=k,
+            trees=CycleTrees(TeamTree({team_id: parent for team_id, _, parent in teams})),
+            _names={team_id: (name, parent) for team_id, name, parent in teams},
+        )
         settings = _org_thresholds(session, scores=k)
         if participation is not None:
             settings["participation"] = validate_threshold(participation)
@@ -118,19 +126,26 @@ class ReportContext:
         unknown = sorted({c for c in cycle_ids if c not in self._stamped})
         if unknown:
             ks = self.ks(session, unknown)
-            found = {
-                cycle_id: (threshold, key)
-                for cycle_id, threshold, key in run_sql(
-                    session,
-                    "SELECT cycle_id, threshold, tree_key FROM suppression_stamps "
-                    f"WHERE cycle_id IN ({marks(len(unknown))})",
-                    unknown,
-                )
-            }
+            found = {}
+            for cycle_id, threshold, key, invited_k in run_sql(
+                session,
+                "SELECT cycle_id, threshold, tree_key, participation_threshold "
+                f"FROM suppression_stamps WHERE cycle_id IN ({marks(len(unknown))})",
+                unknown,
+            ):
+                found[cycle_id] = (threshold, key)
+                self._invited_k[cycle_id] = invited_k
             self._stamped.update(
                 (c, found.get(c) == (ks[c], self.trees.of(c).key)) for c in unknown
             )
         return {c for c in cycle_ids if self._stamped[c]}
+
+    def invited_decided(self, session: Session, cycle_ids: Collection[int]) -> set[int]:
+        """The stamped cycles among these whose stored `invited_hidden` flags hold for their
+        participation threshold (pulse.reporting.stamps decides them with the rest)."""
+        stamped = self.stamped(session, cycle_ids)
+        ks = self.ks(session, stamped, kind="participation")
+        return {c for c in stamped if self._invited_k.get(c) == ks[c]}
 
     def check(self, threshold: int) -> int:
         """The threshold a query was asked for, which must be this report's."""

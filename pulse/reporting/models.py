@@ -99,6 +99,8 @@ class Participation(Base):
     responded: Mapped[int] = mapped_column(Integer, default=0)
     # Whether the counts are hidden, decided with the rest of the cycle (see SuppressionStamp).
     hidden: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Whether the number invited is hidden (its own complementary hiding), decided likewise.
+    invited_hidden: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -116,6 +118,8 @@ class SuppressionStamp(Base):
     )
     threshold: Mapped[int] = mapped_column(Integer)
     tree_key: Mapped[str] = mapped_column(String(64))
+    # The participation threshold `invited_hidden` holds for (None: not decided).
+    participation_threshold: Mapped[int | None] = mapped_column(Integer, default=None)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -51,34 +51,43 @@ def participation_rows(
     pattern = load_pattern(session, context=context, cycle_ids=cycles, team_ids=team_ids)
     # The number invited is hidden by the same rules on its own counts: no subtraction of
     # visible groups' invitations may give away a group where fewer than k were invited.
-    # Every group's count of these cycles: plain tuples off the cursor (run_sql), since an
-    # organisation-wide read over many cycles is thousands of rows.
-    everyone = run_sql(
-        session,
-        f"SELECT cycle_id, team_id, invited FROM participation WHERE cycle_id IN "
-        f"({marks(len(cycles))})",
-        cycles,
-    )
-    invited_hidden = hidden_by_cell(
-        lambda c: context.trees.of(c).parents,
-        everyone,
-        context.ks(session, cycles, kind="participation").__getitem__,
-    )
+    # A stamped cycle's decision is stored (pulse.reporting.stamps): read for these groups
+    # only. Any other cycle needs every group's count, decided here over its whole tree: plain
+    # tuples off the cursor (run_sql), since that can be thousands of rows.
+    decided = context.invited_decided(session, cycles)
+    undecided = [c for c in cycles if c not in decided]
+    invited_hidden: dict[int, frozenset[int]] = {}
+    if undecided:
+        everyone = run_sql(
+            session,
+            f"SELECT cycle_id, team_id, invited FROM participation WHERE cycle_id IN "
+            f"({marks(len(undecided))})",
+            undecided,
+        )
+        invited_hidden = hidden_by_cell(
+            lambda c: context.trees.of(c).parents,
+            everyone,
+            context.ks(session, undecided, kind="participation").__getitem__,
+        )
     rows = session.execute(
         select(
             Participation.team_id,
             Participation.cycle_id,
             Participation.invited,
             Participation.responded,
+            Participation.invited_hidden,
         ).where(Participation.cycle_id.in_(cycles), Participation.team_id.in_(list(team_ids)))
     )
     opened = opened_dates(session, cycles, context)
     result = []
-    for team, cycle, invited, responded in rows:
+    for team, cycle, invited, responded, stored_hidden in rows:
         state = pattern.state(team, cycle)
         names = context.names_in(session, cycle)
         parent = names[team][1]
-        invited_shown = team not in invited_hidden.get(cycle, frozenset())
+        if cycle in decided:
+            invited_shown = not stored_hidden
+        else:
+            invited_shown = team not in invited_hidden.get(cycle, frozenset())
         shown_invited: int | None = invited if invited_shown else None
         shown_responded: int | None = None
         rate: int | None = None

@@ -68,17 +68,30 @@ __all__ = [
 ]
 
 
+def _reported_for(ids: list[int]) -> Any:
+    """Whether a cycle surveyed (or has results for) any of these teams: per cycle, an index
+    probe per team that stops at the first found, rather than every team's row of every
+    cycle (an organisation-wide view asks about a thousand teams × every cycle)."""
+    invited = (
+        select(Invitation.id)
+        .where(Invitation.cycle_id == Cycle.id, Invitation.team_id.in_(ids))
+        .exists()
+    )
+    reported = (
+        select(ThemeAggregate.team_id)
+        .where(ThemeAggregate.cycle_id == Cycle.id, ThemeAggregate.team_id.in_(ids))
+        .exists()
+    )
+    return invited | reported
+
+
 def cycles_for(session: Session, *, team_ids: Collection[int]) -> list[CycleRow]:
     """Cycles the given teams were surveyed in (or have results for), newest first."""
     if not team_ids:
         return []
-    ids = list(team_ids)
     query = (
         select(Cycle.id, Cycle.opens_at, Cycle.status)
-        .where(
-            Cycle.id.in_(select(Invitation.cycle_id).where(Invitation.team_id.in_(ids)))
-            | Cycle.id.in_(select(ThemeAggregate.cycle_id).where(ThemeAggregate.team_id.in_(ids)))
-        )
+        .where(_reported_for(sorted(team_ids)))
         .order_by(Cycle.opens_at.desc())
     )
     return [CycleRow(id=i, opened=o.date(), status=s) for i, o, s in session.execute(query)]
@@ -99,10 +112,16 @@ def was_surveyed(session: Session, *, team_ids: Collection[int], cycle_id: int) 
 
 def latest_closed_cycle_id(session: Session, *, team_ids: Collection[int]) -> int | None:
     """The most recent closed cycle with aggregates for any of the given teams."""
+    if not team_ids:
+        return None
+    reported = (
+        select(ThemeAggregate.team_id)
+        .where(ThemeAggregate.cycle_id == Cycle.id, ThemeAggregate.team_id.in_(sorted(team_ids)))
+        .exists()
+    )
     return session.scalar(
         select(Cycle.id)
-        .join(ThemeAggregate, ThemeAggregate.cycle_id == Cycle.id)
-        .where(Cycle.status == "closed", ThemeAggregate.team_id.in_(list(team_ids)))
+        .where(Cycle.status == "closed", reported)
         .order_by(Cycle.opens_at.desc())
         .limit(1)
     )

@@ -25,9 +25,10 @@ import numpy as np
 from sqlalchemy import Table, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from pulse.confidentiality import validate_threshold
+from pulse.confidentiality import MAX_THRESHOLD, validate_threshold
 from pulse.db import utcnow
 from pulse.instrument import THEMES
+from pulse.organisation.service import threshold, thresholds
 from pulse.reporting.compute import THEME_LIST, IntArray
 from pulse.reporting.fast import marks, run_sql
 from pulse.reporting.models import (
@@ -110,9 +111,49 @@ def stamp_cycles(
     ones the flags will be shown with.
     """
     session.flush()
+    invited_ks = participation_ks(session, cycle_ids)
     for tree, k, cycles in trees.partition(cycle_ids, ks):
         _stamp_alike(session, cycles=cycles, parents=tree.parents, k=validate_threshold(k))
-        _write_stamps(session, cycles=cycles, k=k, key=tree.key, now=utcnow())
+        _stamp_invited(session, cycles=cycles, parents=tree.parents, ks=invited_ks)
+        _write_stamps(
+            session, cycles=cycles, k=k, key=tree.key, now=utcnow(), participation=invited_ks
+        )
+
+
+def participation_ks(session: Session, cycle_ids: Collection[int]) -> dict[int, int]:
+    """Each cycle's participation threshold, as reports read it (ReportContext)."""
+    current = thresholds(session, default=threshold(session, default=5)).participation
+    return cycle_thresholds(session, cycle_ids, current=current, kind="participation")
+
+
+def _stamp_invited(
+    session: Session, *, cycles: list[int], parents: Mapping[int, int | None], ks: Mapping[int, int]
+) -> None:
+    """Decide and store which groups' numbers invited are hidden: the number invited is hidden
+    by the same rules on its own counts at the participation threshold, so that no
+    subtraction of visible groups' invitations gives away a group where fewer were invited
+    (pulse.reporting.participation). Decided here once, not on every read."""
+    flag = "CASE WHEN invited_hidden THEN 1 ELSE 0 END"
+    by_k: dict[int, list[int]] = {}
+    for cycle in cycles:
+        by_k.setdefault(ks.get(cycle, MAX_THRESHOLD), []).append(cycle)
+    for k, alike in by_k.items():
+        hide, show = _changed_flags(
+            session,
+            f"SELECT team_id, cycle_id, -1, invited, {flag} "
+            "FROM participation WHERE cycle_id IN ({cycles})",
+            cycles=alike,
+            parents=parents,
+            k=validate_threshold(k),
+        )
+        for rows, value in ((hide, True), (show, False)):
+            for chunk in _chunks([(group, cycle) for group, cycle in rows[:, :2].tolist()]):
+                session.execute(
+                    update(Participation)
+                    .where(tuple_(Participation.team_id, Participation.cycle_id).in_(chunk))
+                    .values(invited_hidden=value)
+                    .execution_options(synchronize_session=False)
+                )
 
 
 def _stamp_alike(
@@ -186,11 +227,30 @@ def stamp_decided(
     pulse.reporting.suppression.hidden_rows over the same figures, trees and thresholds, in
     this transaction and under the cycle lock.
     """
+    invited_ks = participation_ks(session, cycle_ids)
     for tree, k, cycles in trees.partition(cycle_ids, ks):
-        _write_stamps(session, cycles=cycles, k=validate_threshold(k), key=tree.key, now=utcnow())
+        # The numbers invited are not part of the run's decision: decided here, from the
+        # counts the run just wrote.
+        _stamp_invited(session, cycles=cycles, parents=tree.parents, ks=invited_ks)
+        _write_stamps(
+            session,
+            cycles=cycles,
+            k=validate_threshold(k),
+            key=tree.key,
+            now=utcnow(),
+            participation=invited_ks,
+        )
 
 
-def _write_stamps(session: Session, *, cycles: list[int], k: int, key: str, now: datetime) -> None:
+def _write_stamps(
+    session: Session,
+    *,
+    cycles: list[int],
+    k: int,
+    key: str,
+    now: datetime,
+    participation: Mapping[int, int],
+) -> None:
     # One prepared upsert on the DBAPI cursor: every run ends here, mostly for one cycle.
     connection = session.connection()
     value = bound_timestamp(connection, cast(Table, SuppressionStamp.__table__), now)
@@ -198,11 +258,12 @@ def _write_stamps(session: Session, *, cycles: list[int], k: int, key: str, now:
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(
-            "INSERT INTO suppression_stamps (cycle_id, threshold, tree_key, computed_at) "
-            f"VALUES ({mark}, {mark}, {mark}, {mark}) ON CONFLICT (cycle_id) DO UPDATE SET "
-            "threshold = excluded.threshold, tree_key = excluded.tree_key, "
-            "computed_at = excluded.computed_at",
-            [(cycle_id, k, key, value) for cycle_id in cycles],
+            "INSERT INTO suppression_stamps (cycle_id, threshold, tree_key, computed_at, "
+            f"participation_threshold) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) "
+            "ON CONFLICT (cycle_id) DO UPDATE SET threshold = excluded.threshold, "
+            "tree_key = excluded.tree_key, computed_at = excluded.computed_at, "
+            "participation_threshold = excluded.participation_threshold",
+            [(cycle_id, k, key, value, participation.get(cycle_id)) for cycle_id in cycles],
         )
     finally:
         cursor.close()

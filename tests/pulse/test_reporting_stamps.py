@@ -14,7 +14,7 @@ from pulse.delivery.models import Invitation
 from pulse.people.models import Person
 from pulse.reporting.aggregation import aggregate_dirty, rebuild_all
 from pulse.reporting.dirty import mark_dirty
-from pulse.reporting.models import SuppressionStamp
+from pulse.reporting.models import Participation, SuppressionStamp
 from pulse.reporting.queries import (
     ReportContext,
     anchor_rows,
@@ -28,7 +28,9 @@ from pulse.reporting.trees import CycleTrees
 from pulse.surveys.models import Cycle
 from pulse.teams.models import Team
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
+from tests.pulse.test_reporting_pattern import _answer_all
 from tests.pulse.test_reporting_store import stored
+from tests.support.answers import invite, set_thresholds
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
@@ -287,3 +289,59 @@ def test_a_run_over_every_team_of_a_cycle_writes_the_flags_it_decided(session: S
     rebuild_all(session, threshold=5)
     session.commit()
     assert stored(session) == after
+
+
+@BOTH
+def test_invited_hiding_is_stamped_and_a_raised_participation_threshold_voids_it(
+    session: Session,
+) -> None:
+    """The numbers invited are hidden at the participation threshold (6 here): Five invited
+    (k − 1) hidden, Six (k) shown. The run stores that decision with the stamp, so a report
+    reads only its own groups' flags; raising the threshold voids it until restamped, and a
+    report decides on the read meanwhile, exactly as the new stamp then does."""
+    teams = make_tree(
+        session, {"Five": ("D1", 0), "Six": ("D2", 0), "Ten": ("D2", 0), "Seven": ("D3", 0)}
+    )
+    set_thresholds(session, scores=3, participation=6)
+    cycle = make_cycle(session)
+    for name, invited in (("Five", 5), ("Six", 6), ("Ten", 10), ("Seven", 7)):
+        _answer_all(session, cycle, teams[name], 4)
+        invite(session, cycle_id=cycle.id, team_id=teams[name].id, count=invited - 4)
+    session.commit()
+    rebuild_all(session, threshold=3)
+    session.commit()
+    ids = {t.id for t in teams.values()}
+    context = ReportContext.load(session, threshold=3)
+    assert context.invited_decided(session, [cycle.id]) == {cycle.id}
+    stored = {
+        team: flag
+        for team, flag in session.execute(
+            select(Participation.team_id, Participation.invited_hidden).where(
+                Participation.cycle_id == cycle.id
+            )
+        )
+    }
+    assert stored[teams["Five"].id] and not stored[teams["Six"].id]
+    rows = {r.team: r for r in participation_rows(session, team_ids=ids, threshold=3)}
+    assert rows["Five"].invited is None and rows["Six"].invited == 6
+    # D1 is Five alone: hidden with it, and D3 too, or the organisation minus D2 gives D1.
+    assert rows["D1"].invited is None and rows["D3"].invited is None
+    assert _everything(session, teams=teams, k=3) == _decided_on_read(session, teams=teams, k=3)
+
+    set_thresholds(session, participation=7)
+    session.commit()
+    fresh = ReportContext.load(session, threshold=3)
+    assert fresh.stamped(session, [cycle.id]) == {cycle.id}
+    assert fresh.invited_decided(session, [cycle.id]) == set()
+    raised = {r.team: r for r in participation_rows(session, team_ids=ids, threshold=3)}
+    assert raised["Six"].invited is None and raised["Seven"].invited == 7
+    stamp_cycles(
+        session,
+        cycle_ids=[cycle.id],
+        ks={cycle.id: 3},
+        trees=CycleTrees.load(session, [cycle.id]),
+    )
+    session.commit()
+    again = ReportContext.load(session, threshold=3)
+    assert again.invited_decided(session, [cycle.id]) == {cycle.id}
+    assert {r.team: r for r in participation_rows(session, team_ids=ids, threshold=3)} == raised
