@@ -12,7 +12,8 @@ For the cycles (and groups) a run covers, two INSERT … SELECT statements in on
   clustered interval needs.
 
 That is every count and sufficient statistic our rows hold, read with the same access path as
-our code (the cycle's responses first, then their answers by key). It leaves out the work that
+our code (the cycle's responses first, then their answers by key), added up per team and
+then rolled up the tree, as our code does. It leaves out the work that
 is ours alone and cheap per row: the t and Wilson interval bounds, the hiding decision over
 the tree, change flags, and comparing with the stored rows. It writes into two scratch tables
 (emptied, untimed, before each run), so it neither reads nor disturbs our tables. A check
@@ -47,19 +48,28 @@ wanted AS MATERIALIZED (SELECT * FROM up WHERE {groups}),
 r AS MATERIALIZED (SELECT id, cycle_id, team_id FROM responses WHERE {cycles})
 """
 
+# Both statements add up each team's figures first and then roll those sums up to every group
+# the team counts in, as our code does: far fewer rows reach the roll-up than answers.
 _ITEMS = (
     "INSERT INTO ceiling_items "
     + _COMMON
-    + """
-SELECT w.group_id, r.cycle_id, a.item_id, COUNT(a.value), AVG(a.value),
-    SUM(CASE WHEN a.value = 1 THEN 1 ELSE 0 END), SUM(CASE WHEN a.value = 2 THEN 1 ELSE 0 END),
-    SUM(CASE WHEN a.value = 3 THEN 1 ELSE 0 END), SUM(CASE WHEN a.value = 4 THEN 1 ELSE 0 END),
-    SUM(CASE WHEN a.value = 5 THEN 1 ELSE 0 END),
-    100.0 * SUM(CASE WHEN a.value >= 4 THEN 1 ELSE 0 END) / NULLIF(COUNT(a.value), 0)
-FROM answers a
-JOIN r ON r.id = a.response_id
-JOIN wanted w ON w.cycle_id = r.cycle_id AND w.team_id = r.team_id
-GROUP BY w.group_id, r.cycle_id, a.item_id
+    + """,
+team_items AS (
+    SELECT r.cycle_id, r.team_id, a.item_id, COUNT(a.value) AS n, SUM(a.value) AS total,
+        SUM(CASE WHEN a.value = 1 THEN 1 ELSE 0 END) AS c1,
+        SUM(CASE WHEN a.value = 2 THEN 1 ELSE 0 END) AS c2,
+        SUM(CASE WHEN a.value = 3 THEN 1 ELSE 0 END) AS c3,
+        SUM(CASE WHEN a.value = 4 THEN 1 ELSE 0 END) AS c4,
+        SUM(CASE WHEN a.value = 5 THEN 1 ELSE 0 END) AS c5
+    FROM answers a JOIN r ON r.id = a.response_id
+    GROUP BY r.cycle_id, r.team_id, a.item_id
+)
+SELECT w.group_id, t.cycle_id, t.item_id, SUM(t.n),
+    CAST(SUM(t.total) AS DOUBLE PRECISION) / NULLIF(SUM(t.n), 0),
+    SUM(t.c1), SUM(t.c2), SUM(t.c3), SUM(t.c4), SUM(t.c5),
+    CAST(100 * (SUM(t.c4) + SUM(t.c5)) AS DOUBLE PRECISION) / NULLIF(SUM(t.n), 0)
+FROM team_items t JOIN wanted w ON w.cycle_id = t.cycle_id AND w.team_id = t.team_id
+GROUP BY w.group_id, t.cycle_id, t.item_id
 """
 )
 
@@ -81,16 +91,22 @@ person AS (
     GROUP BY r.id, r.cycle_id, r.team_id, i.theme
 ),
 scored AS (
-    SELECT p.cycle_id, p.team_id, p.theme, 1.0 * p.recoded / p.answered AS score,
-        p.answered, p.favourable
+    SELECT p.cycle_id, p.team_id, p.theme,
+        CAST(p.recoded AS DOUBLE PRECISION) / p.answered AS score, p.answered, p.favourable
     FROM person p JOIN asked q ON q.cycle_id = p.cycle_id AND q.theme = p.theme
     WHERE p.answered > 0 AND p.answered >= q.needed
+),
+team_themes AS (
+    SELECT cycle_id, team_id, theme, COUNT(*) AS n, SUM(score) AS score_sum,
+        SUM(score * score) AS score_sq, SUM(favourable) AS f, SUM(answered) AS m,
+        SUM(favourable * favourable) AS ff, SUM(favourable * answered) AS fm,
+        SUM(answered * answered) AS mm
+    FROM scored GROUP BY cycle_id, team_id, theme
 )
-SELECT w.group_id, s.cycle_id, s.theme, COUNT(*), SUM(s.score), SUM(s.score * s.score),
-    SUM(s.favourable), SUM(s.answered), SUM(s.favourable * s.favourable),
-    SUM(s.favourable * s.answered), SUM(s.answered * s.answered)
-FROM scored s JOIN wanted w ON w.cycle_id = s.cycle_id AND w.team_id = s.team_id
-GROUP BY w.group_id, s.cycle_id, s.theme
+SELECT w.group_id, t.cycle_id, t.theme, SUM(t.n), SUM(t.score_sum), SUM(t.score_sq),
+    SUM(t.f), SUM(t.m), SUM(t.ff), SUM(t.fm), SUM(t.mm)
+FROM team_themes t JOIN wanted w ON w.cycle_id = t.cycle_id AND w.team_id = t.team_id
+GROUP BY w.group_id, t.cycle_id, t.theme
 """
 )
 
