@@ -31,6 +31,7 @@ from pulse.reporting.context import ReportContext
 from pulse.sharing.emails import ShareEmail, render_share_message
 from pulse.sharing.models import ShareDelivery, TeamShare
 from pulse.sharing.service import share_link
+from pulse.sharing.tokens import share_token, token_hash
 from pulse.surveys.models import Cycle
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,12 @@ def send_share_emails(
     report = ShareSendReport()
     share = session.get(TeamShare, share_id)
     if share is None or share.revoked_at is not None or share.expires_at <= clock():
+        session.rollback()
+        return report
+    if token_hash(share_token(settings.secret_key, share.token_salt)) != share.token_hash:
+        # The secret key changed since the share was made: its link cannot be made again,
+        # and an email with another link would open nothing. The leader shares anew.
+        log.warning("share %s: made under another secret key; no email sent", share_id)
         session.rollback()
         return report
     email = _share_email(session, settings=settings, share=share)

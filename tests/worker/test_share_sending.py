@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -180,3 +181,16 @@ def test_a_stopped_share_sends_nothing_and_someone_who_left_is_not_emailed(
     session.commit()
     assert send_share_emails(session, settings=settings, share_id=again.id).sent == 0
     assert smtp_server.mailbox.recipients() == []
+
+
+def test_a_share_made_under_another_secret_key_sends_no_dead_link(
+    session: Session,
+    settings: Settings,
+    smtp_server: SMTPServer,
+    shared: tuple[ReportWorld, TeamShare, Person],
+) -> None:
+    _, share, _ = shared
+    rotated = replace(settings, secret_key="a-rotated-secret-key-that-is-long-enough")
+    assert send_share_emails(session, settings=rotated, share_id=share.id).sent == 0
+    assert smtp_server.mailbox.recipients() == []
+    assert send_share_emails(session, settings=settings, share_id=share.id).sent == RECIPIENTS
