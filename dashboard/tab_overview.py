@@ -59,7 +59,8 @@ def render_overview(
     present = {row.team_id for row in rows}
     order = [node.team_id for node in tree if node.team_id in present]
     # A group of the cycle's snapshot that no longer stands in today's tree comes last.
-    order += [t for t in dict.fromkeys(row.team_id for row in rows) if t not in set(order)]
+    in_tree = set(order)
+    order += [t for t in dict.fromkeys(row.team_id for row in rows) if t not in in_tree]
     names = {node.team_id: node.name for node in tree}
     depths = {node.team_id: node.depth for node in tree}
     names.update({row.team_id: row.team for row in rows if row.team_id not in names})
@@ -67,9 +68,10 @@ def render_overview(
     narrow = isinstance(width, int | float) and width < 576
     figure = overview_heatmap(rows, names, order, viewer.k, share, depths, narrow=narrow)
     rows_by_label = {names[team_id]: team_id for team_id in order}
-    ordered_part = sorted(
-        taking_part, key=lambda r: order.index(r.team_id) if r.team_id in order else len(order)
-    )
+    # The participation table in the heatmap's order (a position per group: a thousand
+    # groups make a search of the list for each row cost more than the report).
+    position = {team_id: i for i, team_id in enumerate(order)}
+    ordered_part = sorted(taking_part, key=lambda r: position.get(r.team_id, len(order)))
     return figure, panels.participation_table(ordered_part, viewer.k), rows_by_label
 
 
