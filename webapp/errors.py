@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dash.exceptions import DependencyException
 from flask import Flask, render_template, request
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
 from webapp.extensions import db
 from webapp.log_redaction import redact
@@ -35,6 +36,12 @@ def _render(error: HTTPException) -> tuple[Any, int]:
 
 def register(app: Flask) -> None:
     app.register_error_handler(HTTPException, _render)
+
+    @app.errorhandler(DependencyException)
+    def unknown_dashboard_file(error: DependencyException) -> tuple[Any, int]:
+        # Dash raises this for a script path it never registered: that file does not exist
+        # (its own message lists every registered path, which a visitor need not see).
+        return _render(NotFound("There is no such dashboard file."))
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> tuple[Any, int]:
