@@ -62,9 +62,15 @@ def prepare_command(*, demo: bool) -> list[str]:
 def web_command(host: str, port: int, workers: int) -> list[str]:
     """The web server as `pulse run` starts it: one access line per request goes to
     var/access.log (1,599 lines flooded the console in one short session), and the console
-    gets gunicorn's warnings and errors only."""
+    gets gunicorn's warnings and errors only.
+
+    Without gunicorn's control socket: its master would run an asyncio thread serving
+    ~/.gunicorn/gunicorn.ctl, one path shared by every gunicorn of the user (a second
+    `pulse run`, a test, a benchmark unlink and take it over), and its stop waits on that
+    thread. A master left running after Ctrl-C was blocked on a lock with 3 threads.
+    """
     command = gunicorn_command(f"{host}:{port}", workers, access_log=str(ACCESS_LOG))
-    return [*command[:-1], "--log-level", "warning", command[-1]]
+    return [*command[:-1], "--log-level", "warning", "--no-control-socket", command[-1]]
 
 
 def worker_command() -> list[str]:
