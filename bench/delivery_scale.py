@@ -31,13 +31,9 @@ Every run has a hard timeout (BENCH_SCALE_TIMEOUT, seconds) and reports what it 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -50,7 +46,7 @@ from sqlalchemy import Engine, text
 
 from bench.bench_aggregation import postgres
 from bench.bench_delivery import SECRET, prepare
-from bench.smtp_sink import read_counts
+from bench.delivery_processes import Sink, Workers, cpu_seconds
 from pulse.config import broker_url
 from pulse.db import make_engine
 from worker.embedded_redis import EmbeddedRedis
@@ -58,7 +54,6 @@ from worker.embedded_redis import EmbeddedRedis
 PEOPLE, QUICK_PEOPLE = 50_000, 5_000
 PROCESS_COUNTS = (1, 2, 4)
 TIMEOUT = float(os.environ.get("BENCH_SCALE_TIMEOUT", "900"))
-START_TIMEOUT = 600.0
 GOAL_SPEEDUP = 1.7
 KILL_PEOPLE, KILL_LEASE, KILL_AT = 5_000, 4.0, 0.4
 SLOW_PEOPLE, SLOW_LEASE, SLOW_DELAY = 1_000, 2.0, 0.03  # a batch of 100 takes ≥ 3 s
@@ -66,151 +61,6 @@ POLL = 0.25
 # Sink processes on one port (SO_REUSEPORT), the same for every run: enough that the kernel's
 # spreading of connections rarely puts two workers on one, so the sink is not what limits.
 SINK_PROCESSES = 8
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _cpu(process: psutil.Process) -> float:
-    """CPU seconds of a process and of its children, reaped ones included."""
-    try:
-        times = process.cpu_times()
-        total = times.user + times.system + times.children_user + times.children_system
-        for child in process.children(recursive=True):
-            try:
-                child_times = child.cpu_times()
-                total += child_times.user + child_times.system
-            except psutil.NoSuchProcess:
-                pass
-        return float(total)
-    except psutil.NoSuchProcess:
-        return 0.0
-
-
-class Sink:
-    """`processes` bench.smtp_sink processes sharing one port; counts read when they stop."""
-
-    def __init__(self, directory: Path, delay: float = 0.0, processes: int = 1) -> None:
-        self.port = _free_port()
-        self.outs = [directory / f"sink-{self.port}-{i}.json" for i in range(processes)]
-        self.processes = [
-            subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "bench.smtp_sink", "--port", str(self.port)),
-                    *("--out", str(out), "--delay", str(delay), "--reuse-port"),
-                ],
-                stdin=subprocess.DEVNULL,
-            )
-            for out in self.outs
-        ]
-        deadline = time.monotonic() + 60
-        try:
-            while not all(out.exists() for out in self.outs):
-                if time.monotonic() > deadline or any(p.poll() is not None for p in self.processes):
-                    raise RuntimeError("the SMTP sink did not start")
-                time.sleep(0.05)
-        except BaseException:
-            self.stop()
-            raise
-        self.handles = [psutil.Process(p.pid) for p in self.processes]
-
-    def cpu(self) -> float:
-        return sum(_cpu(handle) for handle in self.handles)
-
-    def stop(self) -> tuple[list[int], dict[str, int]]:
-        """Stop the sink: (messages per sink process, recipient → messages)."""
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        shares: list[int] = []
-        counts: Counter[str] = Counter()
-        for out in self.outs:
-            if out.exists():
-                messages, _, found = read_counts(out)
-                shares.append(messages)
-                counts.update(found)
-        return shares, dict(counts)
-
-
-class Workers:
-    """`count` worker processes, each a `celery worker --pool solo`, ready to consume."""
-
-    def __init__(self, directory: Path, count: int, env: dict[str, str]) -> None:
-        ready = Path(tempfile.mkdtemp(prefix="ready-", dir=directory))
-        self.log = ready.with_suffix(".log")
-        with self.log.open("ab") as log:
-            # Celery's banner goes to stdout; warnings and errors to the log, shown on failure.
-            self.processes = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "bench.delivery_worker", str(ready)],
-                    env={**os.environ, **env},
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=log,
-                )
-                for _ in range(count)
-            ]
-        try:
-            self._wait_ready(ready, count)
-        except BaseException:
-            self.stop()
-            raise
-        self.handles = [psutil.Process(p.pid) for p in self.processes]
-        self.last = [0.0] * count
-
-    def _wait_ready(self, ready: Path, count: int) -> None:
-        # Each worker imports the whole app (about 10 CPU seconds on a busy shared machine).
-        deadline = time.monotonic() + START_TIMEOUT
-        while len(list(ready.iterdir())) < count:
-            exited = [p.returncode for p in self.processes if p.poll() is not None]
-            if exited or time.monotonic() > deadline:
-                reason = f"exited ({exited})" if exited else f"not ready in {START_TIMEOUT:.0f}s"
-                raise RuntimeError(
-                    f"the Celery workers did not all start: {reason}\n"
-                    + (self.log.read_text(errors="replace")[-3000:])
-                )
-            time.sleep(0.1)
-
-    def errors(self) -> str:
-        """The workers' log lines that are neither Celery's root warning nor its shutdown."""
-        lines = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(line for line in lines if "ERROR" in line or "Traceback" in line)
-
-    def cpu(self) -> float:
-        """CPU seconds of the workers; a killed one keeps what it had used when last read."""
-        for index, handle in enumerate(self.handles):
-            try:
-                alive = handle.status() != psutil.STATUS_ZOMBIE
-            except psutil.NoSuchProcess:
-                alive = False
-            if alive:
-                self.last[index] = _cpu(handle) or self.last[index]
-        return sum(self.last)
-
-    def kill(self, index: int) -> None:
-        self.processes[index].send_signal(signal.SIGKILL)
-        self.processes[index].wait()
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @dataclass
@@ -340,8 +190,8 @@ def run(
         workers = Workers(bench.directory, processes, bench.env(sink, lease))
         meters: dict[str, Callable[[], float]] = {
             "workers": workers.cpu,
-            "postgres": lambda: _cpu(bench.postgres_process),
-            "redis": lambda: _cpu(psutil.Process(bench.redis.process.pid)),  # type: ignore[union-attr]
+            "postgres": lambda: cpu_seconds(bench.postgres_process),
+            "redis": lambda: cpu_seconds(psutil.Process(bench.redis.process.pid)),  # type: ignore[union-attr]
             "sink": sink.cpu,
         }
         before = {name: meter() for name, meter in meters.items()}
