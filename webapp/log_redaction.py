@@ -13,9 +13,12 @@ REDACTED_TOKEN = "[token]"
 # The answer route `/s/<token>`, also percent-encoded (`%2Fs%2F…` in a query, `/%73/…` in a
 # path) and with doubled slashes. The segment runs to the next character no token holds that
 # ends a URL or a log field; `[token]` is not matched again, so redacting twice is harmless.
-# `/shared/<token>` (a team's shared report) is redacted the same way.
+# `/shared/<token>` (a team's shared report) and `/digest/unsubscribe/<token>` (a leader's
+# one-click opt-out) are redacted the same way.
 ANSWER_LINK = re.compile(
-    r"((?:/|%2F)(?:s|%73)(?:hared)?(?:/|%2F)+)[^/?#&\s\"'|<>\[\]]+", re.IGNORECASE
+    r"((?:/|%2F)(?:(?:s|%73)(?:hared)?|digest(?:/|%2F)+unsubscribe)(?:/|%2F)+)"
+    r"[^/?#&\s\"'|<>\[\]]+",
+    re.IGNORECASE,
 )
 
 

@@ -323,7 +323,11 @@ def test_an_unexpected_error_on_the_answer_route_is_logged_without_the_token(
         ("GET /%73/{t} HTTP/1.1", "GET /%73/[token] HTTP/1.1"),
         ("next=%2Fs%2F{t}&x=1", "next=%2Fs%2F[token]&x=1"),
         ("/s/[token]|other", "/s/[token]|other"),
+        ("GET /shared/{t} HTTP/1.1", "GET /shared/[token] HTTP/1.1"),
+        ("POST /digest/unsubscribe/{t} HTTP/1.1", "POST /digest/unsubscribe/[token] HTTP/1.1"),
+        ("next=%2Fdigest%2Funsubscribe%2F{t}", "next=%2Fdigest%2Funsubscribe%2F[token]"),
         ("/static/site.css", "/static/site.css"),
+        ("/digest/settings", "/digest/settings"),
     ],
 )
 def test_redact_replaces_the_token_of_each_spelling_of_an_answer_link(
