@@ -21,7 +21,7 @@ LOCK_FLAGS = --generate-hashes --python-version 3.11 --python-platform x86_64-ma
 
 # The dependencies come from the lock, hash-checked; the project itself is installed on top,
 # editable and without resolving anything again.
-$(STAMP): pyproject.toml $(DEV_LOCK)
+$(STAMP): pyproject.toml $(DEV_LOCK) $(RUNTIME_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)

@@ -129,6 +129,8 @@ def test_make_install_installs_the_dev_lock_with_hashes_then_the_project(tmp_pat
     assert _install_steps(tmp_path) == []
     # A changed lock makes the environment stale, as a changed pyproject.toml does.
     later = stamp.stat().st_mtime + 10
+    os.utime(tmp_path / "requirements" / "runtime.lock", (later, later))
+    assert any("requirements/dev.lock" in step for step in _install_steps(tmp_path))
     os.utime(tmp_path / "requirements" / "dev.lock", (later, later))
     steps = _install_steps(tmp_path)
     locked = [i for i, s in enumerate(steps) if "--require-hashes -r requirements/dev.lock" in s]
