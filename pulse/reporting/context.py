@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from pulse.confidentiality import validate_threshold
 from pulse.organisation.service import thresholds
-from pulse.reporting.fast import marks, run_sql
+from pulse.reporting.fast import marks, run_sql, tree_generation
 from pulse.reporting.thresholds import cycle_thresholds
 from pulse.reporting.trees import CycleTrees, TeamTree
 
@@ -54,11 +54,15 @@ class ReportContext:
         The participation and comments thresholds default to the organisation's settings.
         """
         k = validate_threshold(threshold)
-        # The tree as it is now and every group's name: one read of the teams serves both.
+        # The tree generation before the teams (see stamped), then the tree as it is now and
+        # every group's name: one read of the teams serves both.
+        generation = tree_generation(session)
         teams = run_sql(session, "SELECT id, name, parent_id FROM teams")
         context = cls(
             k=k,
-            trees=CycleTrees(TeamTree({team_id: parent for team_id, _, parent in teams})),
+            trees=CycleTrees(
+                TeamTree({team_id: parent for team_id, _, parent in teams}), generation
+            ),
             _names={team_id: (name, parent) for team_id, name, parent in teams},
         )
         settings = _org_thresholds(session, scores=k)
@@ -72,6 +76,9 @@ class ReportContext:
     def need(self, session: Session, cycle_ids: Collection[int]) -> None:
         """Read the trees and thresholds of these cycles not read yet."""
         self.trees.need(session, cycle_ids)
+        self._need_ks(session, cycle_ids)
+
+    def _need_ks(self, session: Session, cycle_ids: Collection[int]) -> None:
         for kind, current in self._settings.items():
             known = self._ks.setdefault(kind, {})
             missing = [c for c in cycle_ids if c not in known]
@@ -88,7 +95,7 @@ class ReportContext:
         known = self._ks.get(kind, {}).get(cycle_id)
         if known is not None:
             return known
-        self.need(session, [cycle_id])
+        self._need_ks(session, [cycle_id])
         return self._ks[kind].get(cycle_id, self._settings[kind])
 
     def ks(
@@ -96,7 +103,7 @@ class ReportContext:
     ) -> dict[int, int]:
         """k_of for each of these cycles."""
         if not all(c in self._ks.get(kind, {}) for c in cycle_ids):
-            self.need(session, cycle_ids)
+            self._need_ks(session, cycle_ids)
         return {c: self._ks[kind].get(c, self._settings[kind]) for c in cycle_ids}
 
     def names(self, session: Session) -> dict[int, tuple[str, int | None]]:
@@ -122,21 +129,37 @@ class ReportContext:
         return known
 
     def stamped(self, session: Session, cycle_ids: Collection[int]) -> set[int]:
-        """The cycles among these whose stored flags hold for their k and their tree."""
+        """The cycles among these whose stored flags hold for their k and their tree.
+
+        A stamp made at the tree generation this report read its teams at, with the counter
+        unchanged since, holds for the tree without reading the cycle's snapshot; any other
+        is checked by its tree key (pulse.reporting.fast, "The tree generation").
+        """
         unknown = sorted({c for c in cycle_ids if c not in self._stamped})
         if unknown:
             ks = self.ks(session, unknown)
             found = {}
-            for cycle_id, threshold, key, invited_k in run_sql(
+            for cycle_id, threshold, key, invited_k, generation, current in run_sql(
                 session,
-                "SELECT cycle_id, threshold, tree_key, participation_threshold "
+                "SELECT cycle_id, threshold, tree_key, participation_threshold, "
+                "tree_generation, snapshot_current "
                 f"FROM suppression_stamps WHERE cycle_id IN ({marks(len(unknown))})",
                 unknown,
             ):
-                found[cycle_id] = (threshold, key)
+                if threshold == ks[cycle_id]:
+                    found[cycle_id] = (key, generation, current)
                 self._invited_k[cycle_id] = invited_k
+            now = self.trees.generation
+            if now is not None and now != tree_generation(session):
+                now = None
+            unchanged = {c for c, (_, gen, _) in found.items() if now is not None and gen == now}
+            # Reports read the tree of every cycle they ask about (a cycle not trusted is
+            # decided on it): only a snapshot known to equal the teams now goes unread.
+            self.trees.as_current(c for c in unchanged if found[c][2])
+            self.trees.need(session, unknown)
             self._stamped.update(
-                (c, found.get(c) == (ks[c], self.trees.of(c).key)) for c in unknown
+                (c, c in unchanged or (c in found and found[c][0] == self.trees.of(c).key))
+                for c in unknown
             )
         return {c for c in cycle_ids if self._stamped[c]}
 

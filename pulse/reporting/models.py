@@ -120,6 +120,10 @@ class SuppressionStamp(Base):
     tree_key: Mapped[str] = mapped_column(String(64))
     # The participation threshold `invited_hidden` holds for (None: not decided).
     participation_threshold: Mapped[int | None] = mapped_column(Integer, default=None)
+    # The tree generation read before the trees the flags were decided on, and whether the
+    # cycle's snapshot then equalled the teams (pulse.reporting.fast, "The tree generation").
+    tree_generation: Mapped[int | None] = mapped_column(Integer, default=None)
+    snapshot_current: Mapped[bool | None] = mapped_column(Boolean, default=None)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

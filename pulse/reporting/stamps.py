@@ -30,7 +30,7 @@ from pulse.db import utcnow
 from pulse.instrument import THEMES
 from pulse.organisation.service import threshold, thresholds
 from pulse.reporting.compute import THEME_LIST, IntArray
-from pulse.reporting.fast import marks, run_sql
+from pulse.reporting.fast import marks, run_sql, snapshots_current
 from pulse.reporting.models import (
     ItemAggregate,
     Participation,
@@ -116,7 +116,13 @@ def stamp_cycles(
         _stamp_alike(session, cycles=cycles, parents=tree.parents, k=validate_threshold(k))
         _stamp_invited(session, cycles=cycles, parents=tree.parents, ks=invited_ks)
         _write_stamps(
-            session, cycles=cycles, k=k, key=tree.key, now=utcnow(), participation=invited_ks
+            session,
+            cycles=cycles,
+            k=k,
+            key=tree.key,
+            now=utcnow(),
+            participation=invited_ks,
+            trees=trees,
         )
 
 
@@ -239,6 +245,7 @@ def stamp_decided(
             key=tree.key,
             now=utcnow(),
             participation=invited_ks,
+            trees=trees,
         )
 
 
@@ -250,7 +257,11 @@ def _write_stamps(
     key: str,
     now: datetime,
     participation: Mapping[int, int],
+    trees: CycleTrees,
 ) -> None:
+    # The generation the trees were read at, never a later one (pulse.reporting.fast).
+    generation = trees.generation
+    current = snapshots_current(session, cycles) if generation is not None else set()
     # One prepared upsert on the DBAPI cursor: every run ends here, mostly for one cycle.
     connection = session.connection()
     value = bound_timestamp(connection, cast(Table, SuppressionStamp.__table__), now)
@@ -259,11 +270,25 @@ def _write_stamps(
     try:
         cursor.executemany(
             "INSERT INTO suppression_stamps (cycle_id, threshold, tree_key, computed_at, "
-            f"participation_threshold) VALUES ({mark}, {mark}, {mark}, {mark}, {mark}) "
+            "participation_threshold, tree_generation, snapshot_current) "
+            f"VALUES ({', '.join([mark] * 7)}) "
             "ON CONFLICT (cycle_id) DO UPDATE SET threshold = excluded.threshold, "
             "tree_key = excluded.tree_key, computed_at = excluded.computed_at, "
-            "participation_threshold = excluded.participation_threshold",
-            [(cycle_id, k, key, value, participation.get(cycle_id)) for cycle_id in cycles],
+            "participation_threshold = excluded.participation_threshold, "
+            "tree_generation = excluded.tree_generation, "
+            "snapshot_current = excluded.snapshot_current",
+            [
+                (
+                    cycle_id,
+                    k,
+                    key,
+                    value,
+                    participation.get(cycle_id),
+                    generation,
+                    cycle_id in current,
+                )
+                for cycle_id in cycles
+            ],
         )
     finally:
         cursor.close()
@@ -277,6 +302,7 @@ def restamp_stale(session: Session, *, threshold: int) -> list[int]:
     """
     k = validate_threshold(threshold)
     cycles, trees, ks = unstamped_cycles(session, k=k)
+    _renew_generations(session, trees)
     if cycles:
         session.execute(
             update(Cycle)
@@ -286,6 +312,26 @@ def restamp_stale(session: Session, *, threshold: int) -> list[int]:
         )
         stamp_cycles(session, cycle_ids=cycles, ks=ks, trees=trees)
     return cycles
+
+
+def _renew_generations(session: Session, trees: CycleTrees) -> None:
+    """Record the trees' generation on every stamp whose key still holds for them, so that
+    reports trust it again without reading snapshots after a change that left its tree as it
+    was (a rename, a move of a team the snapshot already holds)."""
+    if trees.generation is None:
+        return
+    stamps = run_sql(session, "SELECT cycle_id, tree_key, tree_generation FROM suppression_stamps")
+    behind = [(cycle_id, key) for cycle_id, key, gen in stamps if gen != trees.generation]
+    trees.need(session, [cycle_id for cycle_id, _ in behind])
+    holding = [cycle_id for cycle_id, key in behind if key == trees.of(cycle_id).key]
+    current = snapshots_current(session, holding)
+    for cycle_id in holding:
+        session.execute(
+            update(SuppressionStamp)
+            .where(SuppressionStamp.cycle_id == cycle_id)
+            .values(tree_generation=trees.generation, snapshot_current=cycle_id in current)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def forget_stamps(session: Session, *, cycle_ids: Collection[int] | None) -> None:

@@ -23,7 +23,7 @@ import numpy.typing as npt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pulse.reporting.fast import marks, run_sql
+from pulse.reporting.fast import marks, run_sql, tree_generation
 from pulse.surveys.models import CycleTeam
 from pulse.teams.models import Team
 
@@ -104,6 +104,8 @@ class CycleTrees:
     """
 
     current: TeamTree
+    # The tree generation read before `current` (pulse.reporting.fast); None: not read.
+    generation: int | None = None
     _snapshots: dict[int, dict[int, int | None]] = field(default_factory=dict, repr=False)
     _names: dict[int, dict[int, str]] = field(default_factory=dict, repr=False)
     _trees: dict[int, TeamTree] = field(default_factory=dict, repr=False)
@@ -114,7 +116,9 @@ class CycleTrees:
     @classmethod
     def load(cls, session: Session, cycle_ids: Collection[int] | None = None) -> CycleTrees:
         """The current tree and the snapshots of these cycles (None: every cycle)."""
-        trees = cls(TeamTree.load(session))
+        # The generation first: a change after it makes it older than the trees, never newer.
+        generation = tree_generation(session)
+        trees = cls(TeamTree.load(session), generation)
         trees.need(session, cycle_ids)
         return trees
 
@@ -137,6 +141,15 @@ class CycleTrees:
         for cycle_id, team_id, parent_id, name in found:
             self._snapshots.setdefault(cycle_id, {})[team_id] = parent_id
             self._names.setdefault(cycle_id, {})[team_id] = name
+        self._grow()
+
+    def as_current(self, cycle_ids: Iterable[int]) -> None:
+        """Take these cycles' trees and names to be the current ones, without reading their
+        snapshots: for cycles whose snapshot is known to equal the teams now (fast.py)."""
+        for cycle_id in cycle_ids:
+            if cycle_id not in self._trees:
+                self._snapshots[cycle_id] = {}
+                self._names[cycle_id] = {}
         self._grow()
 
     @classmethod
