@@ -115,11 +115,18 @@ def test_the_image_installs_the_locked_dependencies_before_the_source() -> None:
     assert "requirements" not in ignored
 
 
-def test_metrics_have_a_fresh_in_memory_directory_in_web_and_workers(
+def test_metrics_share_one_in_memory_directory_between_web_and_workers(
     compose: dict[str, Any],
 ) -> None:
+    """One scrape of web must see the workers' task counts: they write to the same directory,
+    a tmpfs volume (empty at every start, as prometheus-client's multiprocess mode needs)."""
     for name in ("web", "worker"):
         service = compose["services"][name]
         directory = service["environment"]["PROMETHEUS_MULTIPROC_DIR"]
-        assert directory == "/tmp/pulse-metrics"
-        assert any(str(mount).split(":")[0] == directory for mount in service["tmpfs"]), name
+        assert directory == "/var/run/pulse-metrics"
+        mounts = [str(v) for v in service["volumes"]]
+        assert f"pulse-metrics:{directory}" in {m.rsplit(":rw", 1)[0] for m in mounts}, mounts
+    volume = compose["volumes"]["pulse-metrics"]
+    assert volume["driver_opts"]["type"] == "tmpfs"
+    # Through the proxy nothing is loopback: the token is how Prometheus gets in.
+    assert "PULSE_METRICS_TOKEN" in compose["services"]["web"]["environment"]
