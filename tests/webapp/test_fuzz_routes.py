@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from werkzeug.routing import Rule
 
@@ -68,6 +68,8 @@ def profile(examples: int) -> Callable[[Any], Any]:
         derandomize=IN_CI,
         database=None if IN_CI else settings.default.database,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+        # Explaining a failure traces every line the app runs: minutes on a failing route.
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
     )
 
 
