@@ -51,6 +51,12 @@ def opened_dates(
     return {c: known[c] for c in cycle_ids if c in known}
 
 
+def _names(names: Mapping[int, tuple[str, int | None]], team_id: int) -> tuple[str, str | None]:
+    """A group's name and its parent's name, from (name, parent) of every group."""
+    name, parent = names[team_id]
+    return name, None if parent is None else names[parent][0]
+
+
 def _r1(value: float | None) -> float | None:
     return None if value is None else round_mean(value)
 
@@ -65,15 +71,14 @@ def _theme_row(
     team_id: int,
     cycle_id: int,
     theme: str,
-    names: Mapping[int, tuple[str, int | None]],
+    names: tuple[str, str | None],
     opened: datetime,
     state: str | None,
     change: str | None,
     pattern: Pattern,
     tested: ThemeFigures | None = None,
 ) -> ThemeRow:
-    name, parent = names[team_id]
-    parent_name = names[parent][0] if parent is not None else None
+    name, parent_name = names
     if agg is None or state is not None:
         # Hidden, sealed or never answered: no figure at all, and the reason in words.
         state = state or FEW
@@ -278,12 +283,14 @@ def _theme_report(
     # A row is due wherever the group was invited or has figures (hidden ones included).
     due = _invited(session, team_ids=team_ids, cycle_ids=cycles)
     due.update((team_id, cycle_id) for team_id, cycle_id, _ in aggregates if cycle_id in opened)
+    # Per cycle, the themes it asked and the names of its groups; then a row per group and theme.
+    asked = {c: [t for t in THEMES if t in themes_of.get(c, ())] for c in cycles}
+    names_then = {c: context.names_in(session, c) for c in {c for _, c in due}}
     rows = []
     for team_id, cycle_id in due:
         shown = pattern.state(team_id, cycle_id)
-        for theme in THEMES:
-            if theme not in themes_of.get(cycle_id, ()):
-                continue
+        names = _names(names_then[cycle_id], team_id)
+        for theme in asked[cycle_id]:
             agg = aggregates.get((team_id, cycle_id, theme))
             state = shown
             if state is None and hidden(team_id, cycle_id, theme):
@@ -299,7 +306,7 @@ def _theme_report(
                     team_id=team_id,
                     cycle_id=cycle_id,
                     theme=theme,
-                    names=context.names_in(session, cycle_id),
+                    names=names,
                     opened=opened[cycle_id],
                     state=state,
                     change=change,
@@ -384,7 +391,7 @@ def compare_rows(
             team_id=root,
             cycle_id=cycle_id,
             theme=theme,
-            names=context.names_in(session, cycle_id),
+            names=_names(context.names_in(session, cycle_id), root),
             opened=report.opened[cycle_id],
             state=None if rest is not None else state,
             change=None,

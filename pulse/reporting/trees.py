@@ -146,11 +146,15 @@ class CycleTrees:
     def as_current(self, cycle_ids: Iterable[int]) -> None:
         """Take these cycles' trees and names to be the current ones, without reading their
         snapshots: for cycles whose snapshot is known to equal the teams now (fast.py)."""
-        for cycle_id in cycle_ids:
-            if cycle_id not in self._trees:
-                self._snapshots[cycle_id] = {}
-                self._names[cycle_id] = {}
-        self._grow()
+        wanted = [cycle_id for cycle_id in cycle_ids if cycle_id not in self._trees]
+        if not wanted:
+            return
+        # One shared tree for them all, built once (not once per cycle).
+        tree = self._share(dict(self.current.parents))
+        for cycle_id in wanted:
+            self._snapshots[cycle_id] = {}
+            self._names[cycle_id] = {}
+            self._trees[cycle_id] = tree
 
     @classmethod
     def of_snapshots(
