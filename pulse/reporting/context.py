@@ -74,9 +74,9 @@ class ReportContext:
         return context
 
     def need(self, session: Session, cycle_ids: Collection[int]) -> None:
-        """Read the trees and thresholds of these cycles not read yet."""
-        self.trees.need(session, cycle_ids)
-        self._need_ks(session, cycle_ids)
+        """Read the trees and thresholds of these cycles not read yet: checking their stamps
+        does, and spares reading a snapshot known to equal the teams now (see stamped)."""
+        self.stamped(session, cycle_ids)
 
     def _need_ks(self, session: Session, cycle_ids: Collection[int]) -> None:
         for kind, current in self._settings.items():

@@ -50,12 +50,14 @@ def _leader_reads(session: Session, teams: dict[str, Team], cycles: list[int]) -
     all through one report context as a dashboard callback does."""
     scope = {teams["D0"].id} | {t.id for t in teams.values() if t.parent_id == teams["D0"].id}
     context = ReportContext.load(session, threshold=5)
+    # The comparison first: it asks for the cycle's tree before anything checks a stamp.
+    compare = compare_rows(
+        session, team_id=teams["T0"].id, cycle_id=cycles[-1], threshold=5, context=context
+    )
     return {
+        "compare": compare,
         "themes": theme_rows(session, team_ids=scope, threshold=5, context=context),
         "participation": participation_rows(session, team_ids=scope, threshold=5, context=context),
-        "compare": compare_rows(
-            session, team_id=teams["T0"].id, cycle_id=cycles[-1], threshold=5, context=context
-        ),
     }
 
 
