@@ -136,11 +136,24 @@ def build_fuzz_world(session: Session) -> FuzzWorld:
     )
 
 
+_METADATA: dict[str, MetaData] = {}
+
+
+def _reflected(engine: Engine) -> MetaData:
+    """The database's tables, reflected once per database: the schema does not change while
+    requests are fuzzed, and reflecting dozens of tables on every check took most of the run."""
+    key = engine.url.render_as_string(hide_password=False)
+    if key not in _METADATA:
+        metadata = MetaData()
+        metadata.reflect(engine)
+        _METADATA[key] = metadata
+    return _METADATA[key]
+
+
 def database_fingerprint(engine: Engine, ignore: frozenset[str] = frozenset()) -> dict[str, str]:
     """A digest of every row of every table (columns named `table.column` in `ignore` left out),
     so that two fingerprints differ exactly when something was written."""
-    metadata = MetaData()
-    metadata.reflect(engine)
+    metadata = _reflected(engine)
     digests: dict[str, str] = {}
     with engine.connect() as connection:
         for table in metadata.sorted_tables:
