@@ -149,12 +149,11 @@ class CycleTrees:
         wanted = [cycle_id for cycle_id in cycle_ids if cycle_id not in self._trees]
         if not wanted:
             return
-        # One shared tree for them all, built once (not once per cycle).
-        tree = self._share(dict(self.current.parents))
+        # The current tree itself, shared by them all: nothing to copy or sort.
         for cycle_id in wanted:
             self._snapshots[cycle_id] = {}
             self._names[cycle_id] = {}
-            self._trees[cycle_id] = tree
+            self._trees[cycle_id] = self.current
 
     @classmethod
     def of_snapshots(
