@@ -47,6 +47,9 @@ class EmbeddedRedis:
                 str(self.directory / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
+            # Its own session: a terminal's Ctrl-C goes to the whole foreground group, and
+            # Redis must outlive the worker that `pulse run` stops first.
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

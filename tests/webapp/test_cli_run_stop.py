@@ -195,3 +195,6 @@ def test_ctrl_c_to_the_process_group_stops_everything_and_frees_the_port(
     # (Under a heavy load a child may need the SIGKILL; what matters is that none is left.)
     # The console shows the URL and errors: no INFO lines (alembic printed a screenful).
     assert [line for line in text.splitlines() if " INFO " in line] == []
+    # Ctrl-C reaches `pulse run` alone: Redis is stopped after the worker, so the worker never
+    # loses its broker while it shuts down (that printed screens of tracebacks).
+    assert "Traceback" not in text and "Connection to broker lost" not in text, text
