@@ -16,6 +16,7 @@ from pulse.reporting.models import (
     Participation,
     SuppressionStamp,
     ThemeAggregate,
+    TreeGeneration,
 )
 from pulse.sharing.models import ShareDelivery, TeamShare
 from pulse.surveys.models import Cycle, CycleItem, Item, Schedule, ScheduleTarget
@@ -58,6 +59,7 @@ __all__ = [
     "TeamAction",
     "TeamShare",
     "ThemeAggregate",
+    "TreeGeneration",
     "WebhookAttempt",
     "WebhookDelivery",
     "WebhookEndpoint",

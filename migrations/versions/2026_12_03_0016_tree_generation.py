@@ -6,7 +6,7 @@ Create Date: 2026-12-03
 
 Checking a stamp against its cycle's tree meant reading every cycle's snapshot on every
 report. Triggers now count every write that can change a tree (teams inserted, deleted, moved
-or renamed; snapshot rows written) in the org_settings row `tree_generation`, and each stamp
+or renamed; snapshot rows written) in the one-row table `tree_generations`, and each stamp
 records the generation it was decided at and whether its snapshot equalled the teams then
 (pulse.reporting.fast, "The tree generation"). Stamps made before this have no generation and
 are checked by their tree key, as before.
@@ -22,10 +22,7 @@ down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_BUMP = (
-    "UPDATE org_settings SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
-    "WHERE key = 'tree_generation'"
-)
+_BUMP = "UPDATE tree_generations SET value = value + 1 WHERE id = 1"
 # (trigger name, SQLite event, PostgreSQL events, table)
 _SQLITE = (
     ("tree_generation_teams_insert", "AFTER INSERT", "teams"),
@@ -46,10 +43,14 @@ def upgrade() -> None:
     # that name these tables).
     op.add_column("suppression_stamps", sa.Column("tree_generation", sa.Integer(), nullable=True))
     op.add_column("suppression_stamps", sa.Column("snapshot_current", sa.Boolean(), nullable=True))
-    op.execute(
-        "INSERT INTO org_settings (key, value, updated_at) "
-        "VALUES ('tree_generation', '0', CURRENT_TIMESTAMP)"
+    # An internal counter, not a setting: a table of its own, one row.
+    op.create_table(
+        "tree_generations",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tree_generations")),
     )
+    op.execute("INSERT INTO tree_generations (id, value) VALUES (1, 0)")
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION tree_generation_bump() RETURNS trigger LANGUAGE plpgsql AS "
@@ -73,7 +74,7 @@ def downgrade() -> None:
     else:
         for name, _, _ in _SQLITE:
             op.execute(f"DROP TRIGGER {name}")
-    op.execute("DELETE FROM org_settings WHERE key = 'tree_generation'")
+    op.drop_table("tree_generations")
     # Plain DROP COLUMNs (SQLite 3.35+), not batch rebuilds, for the same reason.
     op.execute("ALTER TABLE suppression_stamps DROP COLUMN snapshot_current")
     op.execute("ALTER TABLE suppression_stamps DROP COLUMN tree_generation")

@@ -282,7 +282,7 @@ def fetch_answers(session: Session, *, cycle_ids: Collection[int] | None) -> Int
 # snapshot over the tree as it is now (pulse.reporting.trees). Checking that by digest means
 # reading the snapshot of every cycle a report asks about: at 10,000 people and 52 cycles
 # some 58,000 rows on every request, whoever is looking. Instead, database triggers (migration
-# 0016) add one to a counter, the org_settings row TREE_GENERATION, in the same transaction as
+# 0016) add one to a counter, the one row of `tree_generations`, in the same transaction as
 # any write that can change a tree or a name in it: a team inserted or deleted, a team's
 # parent or name updated, a snapshot row written. No code path can forget them (team moves,
 # the people import, SCIM and snapshot_tree all write these tables).
@@ -296,13 +296,11 @@ def fetch_answers(session: Session, *, cycle_ids: Collection[int] | None) -> Int
 # cycle's snapshot equalled the teams as they were (`snapshot_current`): such a cycle's tree
 # and names are those of now, and a report on it reads no snapshot at all.
 
-TREE_GENERATION = "tree_generation"
-
 
 def tree_generation(session: Session) -> int | None:
     """The tree generation now (None if its counter row is missing: then nothing is trusted
     by generation, only by key)."""
-    found = run_sql(session, "SELECT value FROM org_settings WHERE key = ?", [TREE_GENERATION])
+    found = run_sql(session, "SELECT value FROM tree_generations WHERE id = 1")
     return int(found[0][0]) if found else None
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -125,6 +126,16 @@ class SuppressionStamp(Base):
     tree_generation: Mapped[int | None] = mapped_column(Integer, default=None)
     snapshot_current: Mapped[bool | None] = mapped_column(Boolean, default=None)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TreeGeneration(Base):
+    """One row counting every write that can change a team tree, kept by database triggers
+    (migration 0016; pulse.reporting.fast, "The tree generation")."""
+
+    __tablename__ = "tree_generations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class DirtyTeamCycle(Base):
