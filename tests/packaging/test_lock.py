@@ -117,7 +117,11 @@ def _copy_with_fresh_venv(tmp_path: Path) -> Path:
 def _install_steps(tree: Path) -> list[str]:
     """The commands `make install` would run there (make -n runs none)."""
     done = subprocess.run(
-        ["make", "-n", "install"], cwd=tree, capture_output=True, text=True, timeout=60
+        ["make", "--no-print-directory", "-n", "install"],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     return [line for line in done.stdout.splitlines() if "Nothing to be done" not in line]
