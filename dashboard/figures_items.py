@@ -17,15 +17,15 @@ from dashboard.figures import (
     empty_figure,
     wrap,
 )
-from dashboard.wording import item_label
 from pulse.instrument import SCALE_LABELS, THEME_LABELS
+from pulse.reporting.wording import item_label
 
 
 def item_distribution(
     items: Sequence[Any], k: int, reverse: Collection[tuple[str, int]] = frozenset()
 ) -> Figure:
     """One stacked bar per item: the share of each answer 1–5; hidden items read as such;
-    reverse-worded items are marked (wording.REVERSE_NOTE)."""
+    reverse-worded items are marked (pulse.reporting.wording.REVERSE_NOTE)."""
     if not items:
         return empty_figure("No item results for this cycle.")
     labels = [f"{THEME_LABELS.get(i.theme, i.theme)}: {item_label(i, reverse)}" for i in items]

@@ -8,10 +8,10 @@ from typing import Any
 import dash_bootstrap_components as dbc
 from dash import dash_table, html
 
-from dashboard.wording import favourable_pct, item_label
 from pulse.actions.guide import Prompt
 from pulse.actions.service import STATUS_LABELS, VERDICT_LABELS, VERDICTS, FeedbackSummary
 from pulse.instrument import FAVOURABLE_LABELS, THEME_LABELS, THEMES
+from pulse.reporting.wording import favourable_pct, item_label
 
 
 def notice(message: str, color: str = "secondary") -> dbc.Alert:

@@ -8,7 +8,7 @@ from dash import html
 
 from dashboard import figures, figures_items, panels, source
 from dashboard.access import NOT_AVAILABLE, NOT_SURVEYED, current_viewer
-from dashboard.wording import item_label
+from pulse.reporting.wording import item_label
 from webapp.extensions import db
 
 

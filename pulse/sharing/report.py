@@ -32,8 +32,10 @@ from pulse.reporting.queries import (
     comment_rows,
     item_rows,
     participation_rows,
+    reverse_worded,
     theme_rows,
 )
+from pulse.reporting.wording import favourable_pct, is_reverse
 from pulse.surveys.models import Cycle
 
 
@@ -78,6 +80,9 @@ class ItemView:
 
     row: ItemRow
     theme_label: str
+    # Agreeing with it is unfavourable; `favourable` counts answers at 1–2 then (wording).
+    reverse: bool = False
+    favourable: int | None = None
 
     @property
     def shares(self) -> list[tuple[int, str, int, int]]:
@@ -151,8 +156,14 @@ def build_team_report(
         ),
         None,
     )
+    reverse = reverse_worded(session)
     items = [
-        ItemView(row=row, theme_label=THEME_LABELS.get(row.theme, "Recommendation"))
+        ItemView(
+            row=row,
+            theme_label=THEME_LABELS.get(row.theme, "Recommendation"),
+            reverse=is_reverse(row, reverse),
+            favourable=favourable_pct(row, reverse),
+        )
         for row in item_rows(
             session, team_ids=teams, threshold=threshold, cycle_id=cycle.id, context=context
         )

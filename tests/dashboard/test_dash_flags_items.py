@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from dashboard import callbacks
 from dashboard.tab_team import REPORT_LINK_TEXT
-from dashboard.wording import REVERSE_NOTE
 from pulse.people.models import Person
 from pulse.reporting.models import ItemAggregate, ThemeAggregate
+from pulse.reporting.wording import REVERSE_NOTE
 from pulse.surveys.models import Item
 from tests.dashboard.conftest import K, World
 from tests.dashboard.test_dash_callbacks import _html, plain

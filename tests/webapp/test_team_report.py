@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from weasyprint import HTML
 
 from pulse.people.models import Person
-from pulse.reporting.queries import theme_rows
+from pulse.reporting.queries import item_rows, reverse_worded, theme_rows
+from pulse.reporting.wording import REVERSE_NOTE, favourable_pct, is_reverse
 from pulse.sharing.report import build_team_report
 from tests.conftest import sign_in
 from tests.pulse.test_reporting_aggregation import make_cycle
@@ -100,6 +101,7 @@ def test_the_page_hides_exactly_what_the_dashboard_hides(
         assert f"{size} of" not in text  # the number who answered is the hidden n
         assert COMMENT not in text
         assert "Strongly agree:" not in text  # no item distribution
+        assert "favourable: " not in text  # no item's share either
     else:
         assert not any(r.suppressed for r in rows)
         for row in rows:
@@ -111,6 +113,14 @@ def test_the_page_hides_exactly_what_the_dashboard_hides(
         assert f"{K} of {K + 2} invited answered" in text
         assert COMMENT in text  # the leader's own page keeps comments
         assert "Strongly agree:" in text
+        # Reverse-worded items are marked, with their share counted after reverse coding.
+        reverse = reverse_worded(session)
+        items = item_rows(session, team_ids=[world.target.id], threshold=K, cycle_id=world.cycle.id)
+        marked = [i for i in items if is_reverse(i, reverse)]
+        assert marked, "the cycle asks reverse-worded items"
+        assert text.count(REVERSE_NOTE) == len(marked)
+        for item in marked:
+            assert f"favourable: {favourable_pct(item, reverse)}%" in text
     # Actions: owner, due date, status; a dropped one is gone.
     assert OWNED_ACTION in text
     assert OPEN_ACTION in text

@@ -1,4 +1,4 @@
-"""How items are named wherever the dashboard lists them, and their favourable share.
+"""How items are named wherever they are listed, and their favourable share.
 
 A reverse-worded item ("people here keep mistakes quiet") is one that agreeing with is
 unfavourable: it is marked as such wherever it is listed, and its favourable share counts the
