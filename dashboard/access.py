@@ -10,7 +10,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from dashboard import source
-from pulse.organisation.service import threshold
+from pulse.organisation.service import Thresholds, thresholds
 from pulse.people.models import Person
 from pulse.teams.models import Team
 from pulse.teams.service import visible_team_ids
@@ -22,11 +22,29 @@ NOT_SURVEYED = "This team had no survey in the chosen cycle. Pick another cycle 
 
 @dataclass(frozen=True)
 class Viewer:
-    """The signed-in person, the teams they may see and the threshold k, for one request."""
+    """The signed-in person, the teams they may see and the thresholds, for one request."""
 
     person: Person
     team_ids: frozenset[int]
-    k: int
+    limits: Thresholds
+
+    @property
+    def k(self) -> int:
+        """The scores threshold in force."""
+        return self.limits.scores
+
+    def report(self) -> source.ReportContext:
+        """The one report context of this request: the queries of a callback share its reads
+        of trees, thresholds and stamps (pulse.reporting.context)."""
+        if "dashboard_report" not in g:
+            g.dashboard_report = source.ReportContext.load(
+                db.session,
+                threshold=self.limits.scores,
+                participation=self.limits.participation,
+                comments=self.limits.comments,
+            )
+        report: source.ReportContext = g.dashboard_report
+        return report
 
     def team(self, value: object) -> int | None:
         """The team id sent by the browser if this viewer may see it, else None."""
@@ -68,7 +86,7 @@ def current_viewer() -> Viewer | None:
         g.dashboard_viewer = Viewer(
             person=person,
             team_ids=frozenset(visible_team_ids(db.session, person=person)),
-            k=threshold(db.session, default=settings.threshold),
+            limits=thresholds(db.session, default=settings.threshold),
         )
     viewer: Viewer = g.dashboard_viewer
     return viewer

@@ -175,11 +175,19 @@ def download(n_clicks: object, tab: object, team_value: object, cycle_value: obj
         rows = [{"theme": c.theme or "", "comment": c.text} for c in view.comments]
     elif tab == "items" and cycle_id is not None:
         rows = source.item_rows(
-            db.session, team_ids=[team_id], threshold=viewer.k, cycle_id=cycle_id
+            db.session,
+            team_ids=[team_id],
+            threshold=viewer.k,
+            cycle_id=cycle_id,
+            context=viewer.report(),
         )
     elif tab == "compare" and cycle_id is not None:
         rows = source.compare_rows(
-            db.session, team_id=team_id, cycle_id=cycle_id, threshold=viewer.k
+            db.session,
+            team_id=team_id,
+            cycle_id=cycle_id,
+            threshold=viewer.k,
+            context=viewer.report(),
         )
     else:
         rows = source.export_rows(db.session, team_ids=[team_id], threshold=viewer.k)

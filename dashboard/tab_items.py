@@ -21,7 +21,13 @@ def render_items(team_value: object, cycle_value: object) -> tuple[figures.Figur
         return figures.empty_figure(NOT_AVAILABLE), html.Div()
     if cycle_id is None:
         return figures.empty_figure(NOT_SURVEYED), html.Div()
-    items = source.item_rows(db.session, team_ids=[team_id], threshold=viewer.k, cycle_id=cycle_id)
+    items = source.item_rows(
+        db.session,
+        team_ids=[team_id],
+        threshold=viewer.k,
+        cycle_id=cycle_id,
+        context=viewer.report(),
+    )
     items = [item for item in items if item.team_id == team_id]
     reverse = source.reverse_worded(db.session)
     figure = figures_items.item_distribution(items, viewer.k, reverse)
@@ -35,7 +41,13 @@ def item_trend_choices(team_value: object, cycle_value: object) -> tuple[Any, An
     cycle_id = viewer.cycle(team_id, cycle_value) if viewer and team_id else None
     if viewer is None or team_id is None or cycle_id is None:
         return [], None
-    items = source.item_rows(db.session, team_ids=[team_id], threshold=viewer.k, cycle_id=cycle_id)
+    items = source.item_rows(
+        db.session,
+        team_ids=[team_id],
+        threshold=viewer.k,
+        cycle_id=cycle_id,
+        context=viewer.report(),
+    )
     reverse = source.reverse_worded(db.session)
     options = [
         {"label": item_label(item, reverse), "value": item.item_code}
@@ -56,7 +68,11 @@ def render_item_trend(team_value: object, item_code: object) -> figures.Figure:
     cycles = [c for c in source.cycles_for(db.session, team_ids=[team_id]) if c.status != "open"]
     recent = cycles[:12]
     rows = source.item_rows(
-        db.session, team_ids=[team_id], threshold=viewer.k, cycle_ids=[c.id for c in recent]
+        db.session,
+        team_ids=[team_id],
+        threshold=viewer.k,
+        cycle_ids=[c.id for c in recent],
+        context=viewer.report(),
     )
     opened = {c.id: c.opened for c in recent}
     mine = [r for r in rows if r.team_id == team_id and r.item_code == item_code]
@@ -72,5 +88,7 @@ def render_compare(team_value: object, cycle_value: object) -> tuple[figures.Fig
         return figures.empty_figure(NOT_AVAILABLE), html.Div()
     if cycle_id is None:
         return figures.empty_figure(NOT_SURVEYED), html.Div()
-    rows = source.compare_rows(db.session, team_id=team_id, cycle_id=cycle_id, threshold=viewer.k)
+    rows = source.compare_rows(
+        db.session, team_id=team_id, cycle_id=cycle_id, threshold=viewer.k, context=viewer.report()
+    )
     return figures_items.compare_points(rows), panels.compare_table(rows)

@@ -48,7 +48,7 @@ def render_overview(
     if cycle_id is None:
         message = "No closed survey cycle has results for your teams yet."
         return figures.empty_figure(message), panels.notice(message, "info"), {}
-    report = source.ReportContext.load(db.session, threshold=viewer.k)
+    report = viewer.report()
     rows = source.theme_rows(
         db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id], context=report
     )

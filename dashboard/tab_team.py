@@ -24,7 +24,7 @@ def render_team(team_value: object, _version: object = None) -> tuple[Any, Any, 
     if viewer is None or team_id is None:
         empty = panels.notice(NOT_AVAILABLE)
         return figures.empty_figure(NOT_AVAILABLE), empty, empty, empty
-    report = source.ReportContext.load(db.session, threshold=viewer.k)
+    report = viewer.report()
     rows = source.theme_rows(db.session, team_ids=[team_id], threshold=viewer.k, context=report)
     if not rows:
         message = "No results for this team yet."

@@ -51,7 +51,8 @@ class ReportContext:
     ) -> ReportContext:
         """The settings in force now; trees and thresholds are read per cycle when needed.
 
-        The participation and comments thresholds default to the organisation's settings.
+        The participation and comments thresholds default to the organisation's settings
+        (read only when either is not given).
         """
         k = validate_threshold(threshold)
         # The tree generation before the teams (see stamped), then the tree as it is now and
@@ -65,7 +66,11 @@ class ReportContext:
             ),
             _names={team_id: (name, parent) for team_id, name, parent in teams},
         )
-        settings = _org_thresholds(session, scores=k)
+        settings = (
+            {}
+            if participation is not None and comments is not None
+            else _org_thresholds(session, scores=k)
+        )
         if participation is not None:
             settings["participation"] = validate_threshold(participation)
         if comments is not None:

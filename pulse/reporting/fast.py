@@ -10,6 +10,8 @@ figure, only how fast it arrives:
   answers as one value, which numpy unpacks with shifts and masks;
 - group_key finds unique rows of integer columns by packing them into one key, and counts
   them into bins instead of sorting when the keys span little more than the rows;
+- group_rows reads a report's stored per-group figures as named tuples off the cursor, and
+  filters a long list of groups (an admin's whole organisation) after reading, not in SQL;
 - tree_generation lets a report trust a cycle's suppression stamp without reading the
   cycle's tree snapshot (see "The tree generation" below).
 
@@ -18,7 +20,9 @@ The tests check every path against the plain GROUP BYs of pulse.reporting.comput
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Collection, Sequence
+from functools import lru_cache
 from itertools import chain as chained
 from typing import Any
 
@@ -63,6 +67,50 @@ def _announce(connection: Any, cursor: Any, sql: str, params: Sequence[Any]) -> 
 def marks(count: int) -> str:
     """`count` comma-separated placeholders for an IN list (NULL when empty: matches nothing)."""
     return ", ".join("?" * count) or "NULL"
+
+
+# Up to this many groups are filtered in SQL; more are read with every group of the cycles
+# and kept here. SQLite checks an IN list of a thousand groups more slowly than a set lookup
+# per row, and a report asking for that many groups wants most of a cycle's rows anyway.
+_FEW_GROUPS = 200
+
+
+@lru_cache(maxsize=64)
+def _row_type(table: str, columns: tuple[str, ...]) -> Any:
+    return namedtuple(f"{table}_row", columns)
+
+
+def group_rows(
+    session: Session,
+    table: str,
+    columns: Sequence[str],
+    *,
+    cycle_ids: Collection[int],
+    team_ids: Collection[int],
+    where: str = "",
+) -> list[Any]:
+    """The rows of a table of per-group figures (team_id, cycle_id, …) for these cycles and
+    groups, with `where` (plain SQL over the table's columns) on top: named tuples whose
+    fields are `columns`, values as the driver gives them (0/1 for SQLite's booleans).
+
+    A report reads a row per group and cycle, and an admin's overview every group of the
+    organisation: the ORM would build each of those rows column by column in Python.
+    """
+    cycles = sorted(set(cycle_ids))
+    groups = set(team_ids)
+    if not cycles or not groups:
+        return []
+    make = _row_type(table, tuple(columns))._make
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {table} "
+        f"WHERE cycle_id IN ({marks(len(cycles))}){f' AND ({where})' if where else ''}"
+    )
+    if len(groups) <= _FEW_GROUPS:
+        few = sorted(groups)
+        found = run_sql(session, f"{sql} AND team_id IN ({marks(len(few))})", [*cycles, *few])
+        return [make(row) for row in found]
+    team = list(columns).index("team_id")
+    return [make(row) for row in run_sql(session, sql, cycles) if row[team] in groups]
 
 
 def fetch_array(

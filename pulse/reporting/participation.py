@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.confidentiality import (
     round_pct,
 )
 from pulse.reporting.context import ReportContext, report_context
-from pulse.reporting.fast import marks, run_sql
-from pulse.reporting.models import Participation
+from pulse.reporting.fast import group_rows, marks, run_sql
 from pulse.reporting.pattern import (
     COMPLEMENT,
     OPEN,
@@ -69,14 +67,12 @@ def participation_rows(
             everyone,
             context.ks(session, undecided, kind="participation").__getitem__,
         )
-    rows = session.execute(
-        select(
-            Participation.team_id,
-            Participation.cycle_id,
-            Participation.invited,
-            Participation.responded,
-            Participation.invited_hidden,
-        ).where(Participation.cycle_id.in_(cycles), Participation.team_id.in_(list(team_ids)))
+    rows = group_rows(
+        session,
+        "participation",
+        ("team_id", "cycle_id", "invited", "responded", "invited_hidden"),
+        cycle_ids=cycles,
+        team_ids=team_ids,
     )
     opened = opened_dates(session, cycles, context)
     result = []

@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.reporting.context import ReportContext
+from pulse.reporting.fast import group_rows
 from pulse.reporting.models import Participation
 from pulse.reporting.suppression import hidden_by_cell
 from pulse.surveys.models import Cycle
@@ -170,11 +171,18 @@ def load_pattern(
         Participation.hidden,
     )
     rows: list[Any] = []
-    if stamped:
-        query = select(*columns).where(Participation.cycle_id.in_(sorted(stamped)))
-        if team_ids is not None:
-            query = query.where(Participation.team_id.in_(sorted(team_ids)))
-        rows.extend(session.execute(query))
+    if stamped and team_ids is not None:
+        rows.extend(
+            group_rows(
+                session,
+                "participation",
+                [column.key for column in columns],
+                cycle_ids=stamped,
+                team_ids=team_ids,
+            )
+        )
+    elif stamped:
+        rows.extend(session.execute(select(*columns).where(Participation.cycle_id.in_(stamped))))
     unstamped = [c for c in cycles if c not in stamped]
     decided: dict[int, frozenset[int]] = {}
     everyone: list[Any] = []

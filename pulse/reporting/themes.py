@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.confidentiality import (
@@ -22,7 +22,7 @@ from pulse.confidentiality import (
 )
 from pulse.instrument import THEMES
 from pulse.reporting.context import ReportContext, report_context
-from pulse.reporting.fast import marks, run_sql
+from pulse.reporting.fast import group_rows, marks, run_sql
 from pulse.reporting.models import Participation, ThemeAggregate
 from pulse.reporting.pattern import (
     COMPLEMENT,
@@ -172,16 +172,12 @@ _SHOWN_FIGURES = (
 
 def _theme_aggregates(
     session: Session, *, cycle_ids: Collection[int], team_ids: Collection[int]
-) -> dict[tuple[int, int, str], Row[Any]]:
+) -> dict[tuple[int, int, str], Any]:
     """The given groups' stored theme aggregates in these cycles."""
-    figures = [getattr(ThemeAggregate, name) for name in _SHOWN_FIGURES]
     return {
         (row.team_id, row.cycle_id, row.theme): row
-        for row in session.execute(
-            select(*figures).where(
-                ThemeAggregate.cycle_id.in_(sorted(set(cycle_ids))),
-                ThemeAggregate.team_id.in_(sorted(team_ids)),
-            )
+        for row in group_rows(
+            session, "theme_aggregates", _SHOWN_FIGURES, cycle_ids=cycle_ids, team_ids=team_ids
         )
     }
 
@@ -190,17 +186,13 @@ def _compared_cycles(
     session: Session, *, cycle_ids: Collection[int], team_ids: Collection[int]
 ) -> dict[tuple[int, int, str], set[int]]:
     """(group, cycle, theme) → the other cycles its change test read, for tested rows."""
-    found = session.execute(
-        select(
-            ThemeAggregate.team_id,
-            ThemeAggregate.cycle_id,
-            ThemeAggregate.theme,
-            ThemeAggregate.compared_cycles,
-        ).where(
-            ThemeAggregate.cycle_id.in_(sorted(set(cycle_ids))),
-            ThemeAggregate.team_id.in_(sorted(team_ids)),
-            ThemeAggregate.compared_cycles.is_not(None),
-        )
+    found = group_rows(
+        session,
+        "theme_aggregates",
+        ("team_id", "cycle_id", "theme", "compared_cycles"),
+        cycle_ids=cycle_ids,
+        team_ids=team_ids,
+        where="compared_cycles IS NOT NULL",
     )
     return {
         (team_id, cycle_id, theme): {int(c) for c in (read or "").split(",") if c}
@@ -212,14 +204,16 @@ def _invited(
     session: Session, *, team_ids: Collection[int], cycle_ids: Collection[int]
 ) -> set[tuple[int, int]]:
     """(team, cycle) pairs with participation counts: invited there, answered or not."""
-    return set(
-        session.execute(
-            select(Participation.team_id, Participation.cycle_id).where(
-                Participation.team_id.in_(list(team_ids)),
-                Participation.cycle_id.in_(list(cycle_ids)),
-            )
+    return {
+        (row.team_id, row.cycle_id)
+        for row in group_rows(
+            session,
+            "participation",
+            ("team_id", "cycle_id"),
+            cycle_ids=cycle_ids,
+            team_ids=team_ids,
         )
-    )
+    }
 
 
 def report_cycles(
@@ -248,7 +242,7 @@ def report_cycles(
 @dataclass(frozen=True)
 class _ThemeReport:
     rows: list[ThemeRow]
-    aggregates: dict[tuple[int, int, str], Row[Any]]
+    aggregates: dict[tuple[int, int, str], Any]
     pattern: Pattern
     hidden: Callable[[int, int, str], bool]
     opened: dict[int, datetime]

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pulse.people.models import Person
+from pulse.reporting.fast import run_sql
 from pulse.teams.models import Membership, Team
 
 
@@ -50,7 +51,8 @@ def visible_team_ids(session: Session, *, person: Person) -> set[int]:
     if not person.active:
         return set()
     if person.is_admin:
-        return set(session.scalars(select(Team.id)))
+        # Every request of an admin asks: ids off the cursor, not a thousand result rows.
+        return {team_id for (team_id,) in run_sql(session, "SELECT id FROM teams")}
     return _led_subtrees(session, set(person.led_team_ids))
 
 
