@@ -20,10 +20,12 @@ from webapp.dev_outbox import blueprint as dev_outbox
 from webapp.extensions import csrf, db, limiter, login_manager
 from webapp.health import blueprint as health
 from webapp.home import blueprint as home
+from webapp.hot_path import CookieSessions, init_limiter
 from webapp.metrics import install as install_metrics
 from webapp.reports import blueprint as reports
 from webapp.scim import mount_scim
 from webapp.survey import blueprint as survey
+from webapp.survey import is_answer_page
 from webapp.url_ids import RowIdConverter
 from worker import celery_init_app
 
@@ -67,6 +69,7 @@ def configure(app: Flask, test_config: dict[str, Any] | None) -> None:
         RATELIMIT_HEADERS_ENABLED=True,
     )
     app.config.update(overrides)
+    app.session_interface = CookieSessions()
     request_ids.configure_logging(settings.log_format)
     # Flask logs the URL of an unhandled error ("Exception on /s/<token> [POST]"), and
     # werkzeug's development server logs every request line: neither keeps the link token.
@@ -78,7 +81,8 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     install_metrics(app)
     csrf.init_app(app)
-    limiter.init_app(app)
+    # The answer page is exempt from rate limits; its requests skip the limiter's hooks.
+    init_limiter(app, limiter, exempt=is_answer_page)
     login_manager.init_app(app)
     login_manager.login_view = "auth.sign_in"
     login_manager.login_message = "Please sign in to see that page."

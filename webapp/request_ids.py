@@ -21,6 +21,7 @@ from flask import Flask, g, has_request_context, request
 from werkzeug.wrappers import Response
 
 HEADER = "X-Request-ID"
+_ENVIRON_KEY = "HTTP_" + HEADER.upper().replace("-", "_")
 TASK_HEADER = "pulse_request_id"
 _SANE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
@@ -82,7 +83,9 @@ def install(app: Flask) -> None:
 
     @app.before_request
     def _assign() -> None:
-        given = request.headers.get(HEADER, "")
+        # From the WSGI environ: a header lookup that misses (most requests send no id)
+        # raises and catches a KeyError inside werkzeug.
+        given = request.environ.get(_ENVIRON_KEY, "")
         g.request_id = given if _SANE.match(given) else uuid.uuid4().hex
 
     @app.after_request

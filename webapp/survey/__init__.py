@@ -1,5 +1,5 @@
 """The public answer page reached from the emailed link (no sign-in)."""
 
-from webapp.survey.views import blueprint
+from webapp.survey.views import blueprint, is_answer_page
 
-__all__ = ["blueprint"]
+__all__ = ["blueprint", "is_answer_page"]

@@ -45,12 +45,17 @@ blueprint = Blueprint("survey", __name__)
 csrf.exempt(blueprint)
 
 
+def is_answer_page() -> bool:
+    """Whether this request is for the answer page (its routes matched)."""
+    return request.blueprint == blueprint.name
+
+
 @limiter.request_filter
 def _answer_page_is_not_rate_limited() -> bool:
     """The answer page has no rate limit: a whole company may answer from one address in
-    the same hour, and its link tokens cannot be guessed. Saying so here also spares each of
-    its requests the limiter's work of finding which limits apply (about 0.02 ms)."""
-    return request.blueprint == blueprint.name
+    the same hour, and its link tokens cannot be guessed. The app also skips the limiter's
+    request hooks for these requests (webapp/hot_path.py), by the same test."""
+    return is_answer_page()
 
 
 @blueprint.after_app_request
