@@ -68,12 +68,16 @@ def configured_defaults(config: Settings) -> Thresholds:
     )
 
 
+# Every dashboard request reads the thresholds: the query is built once (building it cost
+# several times what running it does).
+_STORED_THRESHOLDS = select(OrgSetting.key, OrgSetting.value).where(
+    OrgSetting.key.in_(THRESHOLD_KEYS.values())
+)
+
+
 def _stored_thresholds(session: Session) -> dict[str, str]:
     """The threshold settings that were ever stored, in one small query."""
-    rows = session.execute(
-        select(OrgSetting.key, OrgSetting.value).where(OrgSetting.key.in_(THRESHOLD_KEYS.values()))
-    )
-    return {key: value for key, value in rows}
+    return {key: value for key, value in session.execute(_STORED_THRESHOLDS)}
 
 
 def _resolve(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import BindParameter, bindparam, select
 from sqlalchemy.orm import Session
 
 from pulse.answers.models import Comment
@@ -21,6 +21,44 @@ from pulse.reporting.models import ItemAggregate
 from pulse.reporting.pattern import load_pattern, measure_hidden, measure_state
 from pulse.reporting.rows import AnchorRow, CommentRow, ItemRow
 from pulse.surveys.models import Item
+
+# Built once, run on every report (pulse.reporting.fast, "Statements built once").
+_CYCLES: BindParameter[list[int]] = bindparam("cycles", expanding=True)
+_ITEMS = (
+    select(
+        ItemAggregate.team_id,
+        ItemAggregate.cycle_id,
+        ItemAggregate.item_id,
+        ItemAggregate.n,
+        ItemAggregate.distribution,
+        ItemAggregate.top2_pct,
+        ItemAggregate.suppressed,
+        Item.code,
+        Item.version,
+        Item.wording,
+        Item.theme,
+    )
+    .join(Item, Item.id == ItemAggregate.item_id)
+    .where(
+        ItemAggregate.cycle_id.in_(_CYCLES),
+        ItemAggregate.team_id.in_(bindparam("teams", expanding=True)),
+    )
+)
+_ANCHORS = (
+    select(
+        ItemAggregate.cycle_id,
+        ItemAggregate.item_id,
+        ItemAggregate.mean,
+        ItemAggregate.suppressed,
+        Item.theme,
+    )
+    .join(Item, Item.id == ItemAggregate.item_id)
+    .where(
+        ItemAggregate.team_id == bindparam("team"),
+        ItemAggregate.cycle_id.in_(_CYCLES),
+        Item.is_anchor,
+    )
+)
 
 
 def item_rows(
@@ -38,23 +76,7 @@ def item_rows(
     if not team_ids or not wanted:
         return []
     pattern = load_pattern(session, context=context, cycle_ids=wanted, team_ids=team_ids)
-    found = session.execute(
-        select(
-            ItemAggregate.team_id,
-            ItemAggregate.cycle_id,
-            ItemAggregate.item_id,
-            ItemAggregate.n,
-            ItemAggregate.distribution,
-            ItemAggregate.top2_pct,
-            ItemAggregate.suppressed,
-            Item.code,
-            Item.version,
-            Item.wording,
-            Item.theme,
-        )
-        .join(Item, Item.id == ItemAggregate.item_id)
-        .where(ItemAggregate.cycle_id.in_(wanted), ItemAggregate.team_id.in_(list(team_ids)))
-    )
+    found = session.execute(_ITEMS, {"cycles": wanted, "teams": list(team_ids)})
     hidden = measure_hidden(
         session, context=context, pattern=pattern, model=ItemAggregate, cell=ItemAggregate.item_id
     )
@@ -103,21 +125,7 @@ def anchor_rows(
     hidden = measure_hidden(
         session, context=context, pattern=pattern, model=ItemAggregate, cell=ItemAggregate.item_id
     )
-    found = session.execute(
-        select(
-            ItemAggregate.cycle_id,
-            ItemAggregate.item_id,
-            ItemAggregate.mean,
-            ItemAggregate.suppressed,
-            Item.theme,
-        )
-        .join(Item, Item.id == ItemAggregate.item_id)
-        .where(
-            ItemAggregate.team_id == team_id,
-            ItemAggregate.cycle_id.in_(wanted),
-            Item.is_anchor,
-        )
-    )
+    found = session.execute(_ANCHORS, {"team": team_id, "cycles": wanted})
     rows = []
     for cycle, item, mean, stored, theme in found:
         visible = mean is not None and not hidden(team_id, cycle, item, stored)
