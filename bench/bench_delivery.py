@@ -1,15 +1,26 @@
-"""Delivery benchmarks: submits against a bare Flask INSERT, dispatch, and sending at scale.
+"""Delivery benchmarks: submits against bare Flask ceilings, dispatch, and sending at scale.
 
 `python -m bench delivery [--quick] [--only=submit,dispatch,scale,faults]`
 
 1. Submits: gunicorn serves the Team Pulse app, and a second gunicorn with the same settings
-   (4 workers × 8 threads) serves the ceiling, bench.delivery_bare: a bare Flask app whose one
-   route does one Core INSERT in autocommit, so no cost of our app's framework is in it. 32
-   concurrent keep-alive connections (4 client processes × 8 threads, bench.delivery_load)
-   POST answer forms with distinct links to ours and POST to the bare route, for 10 s each
+   (4 workers × 8 threads) serves bench.delivery_bare, a bare Flask app (no create_app, no
+   extensions, no hooks, no ORM) with two ceilings:
+   - the same writes, which carries the goal (ours ≥ 0.5× its throughput): the least work
+     that gives a first submit's result. For each posted answer form it reads the link's
+     invitation (id, team, cycle) by the token's hash and writes, in one transaction, what
+     our submit writes: the response row with its revision key, one row per answer, the
+     invitation marked answered and the team marked dirty for aggregation; then the same
+     303. Plain SQL on the DBAPI cursor; on PostgreSQL read and writes are one statement.
+     It checks nothing our submit checks (open cycle, items, values), which is the app's.
+   - one Core INSERT of one uuid row in autocommit, for information: the least a web app
+     does to store anything, but not a submit's result (issue #16: a ceiling must be the
+     least work that gives the same result, or the ratio says little about our overhead).
+   32 concurrent keep-alive connections (4 client processes × 8 threads, bench.delivery_load)
+   POST answer forms with distinct links to ours and to the same-writes route (each with
+   links of its own, all first submits) and POST to the INSERT route, for 10 s each
    (`--quick`: 5 s), in five alternating windows so that load from elsewhere on the machine
-   falls on both alike. Throughput and p99 on SQLite and PostgreSQL; goal ≥ 0.5× the bare
-   app's throughput.
+   falls on all three alike. Throughput and p99 on SQLite and PostgreSQL, with both ratios;
+   afterwards the rows stored are checked against the submits that succeeded on both sides.
 2. Dispatch: 5,000 invitations through `send_invitations` (claim, render, send, commit per
    message) to a local aiosmtpd server, against raw smtplib sending 5,000 prebuilt messages
    over one connection to the same server. Goal ≥ 0.5×.
@@ -60,8 +71,9 @@ ROUNDS = 5
 WORKERS = 4  # gunicorn workers × 8 threads
 PEOPLE = int(os.environ.get("BENCH_DELIVERY_PEOPLE", "5000"))
 # Enough links that no connection runs out of unanswered ones: every measured submit is a
-# first submit (checked after the run against the responses stored).
-SUBMIT_PEOPLE = int(os.environ.get("BENCH_SUBMIT_PEOPLE", "30000"))
+# first submit (checked after the run against the responses stored). Half are ours, half the
+# same-writes ceiling's.
+SUBMIT_PEOPLE = int(os.environ.get("BENCH_SUBMIT_PEOPLE", "60000"))
 OPENS = datetime(2030, 1, 7, 9, 0, tzinfo=UTC)  # a Monday
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"
 
@@ -196,18 +208,26 @@ def gunicorn(env: dict[str, str], app: str) -> Iterator[str]:
             process.wait()
 
 
+KINDS = ("submit", "same_writes", "insert")  # ours, then its two ceilings
+
+
 def bench_submits(label: str, database_url: str, redis_url: str) -> None:
     cycle_id = prepare(database_url, SUBMIT_PEOPLE)
     tokens = issue_tokens(database_url, cycle_id)
     item_ids = [int(i) for i in os.environ["BENCH_ITEM_IDS"].split(",")]
-    # The warm-up submits use links of their own, so the measured ones are first submits too.
-    warm, measured = tokens[: len(tokens) // 5], tokens[len(tokens) // 5 :]
-    # The two endpoints take turns, ROUNDS windows each adding up to DURATION, so a change of
-    # load elsewhere on a shared machine falls on both alike rather than on one phase.
+    # Ours and the same-writes ceiling each get half the links; of each half, the warm-up
+    # takes links of its own, so the measured submits are first submits too.
+    halves = {"submit": tokens[: len(tokens) // 2], "same_writes": tokens[len(tokens) // 2 :]}
+    warm = {kind: links[: len(links) // 5] for kind, links in halves.items()}
+    measured = {kind: links[len(links) // 5 :] for kind, links in halves.items()}
+    warm["insert"] = measured["insert"] = []
+    # The three endpoints take turns, ROUNDS windows each adding up to DURATION, so a change
+    # of load elsewhere on a shared machine falls on all alike rather than on one phase.
     window = DURATION / ROUNDS
-    done = {"submit": 0, "insert": 0}
-    latencies: dict[str, list[float]] = {"submit": [], "insert": []}
-    failures = {"submit": 0, "insert": 0}
+    done = dict.fromkeys(KINDS, 0)
+    latencies: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    failures = dict.fromkeys(KINDS, 0)
+    succeeded = dict.fromkeys(KINDS, 0)  # warm-up included: every one stored a response
     env = _env(database_url, redis_url=redis_url)
     # Both servers run throughout, each idle while the other is measured.
     with (
@@ -215,38 +235,60 @@ def bench_submits(label: str, database_url: str, redis_url: str) -> None:
         gunicorn(env, "bench.delivery_bare:app") as bare_app,
         multiprocessing.get_context("spawn").Pool(PROCESSES, initializer=client_ready) as pool,
     ):
-        base = {"submit": our_app, "insert": bare_app}
-        warm_count, _, warm_failed = load(
-            pool, our_app, "submit", warm, item_ids, WARMUP, strict=False
-        )
-        load(pool, bare_app, "insert", warm, item_ids, WARMUP, strict=False)
+        base = {"submit": our_app, "same_writes": bare_app, "insert": bare_app}
+        for kind in KINDS:
+            count, _, failed = load(
+                pool, base[kind], kind, warm[kind], item_ids, WARMUP, strict=False
+            )
+            succeeded[kind] += count - failed
         for round_ in range(ROUNDS):
-            # Each round hands the submits the next slice of links: still first submits.
-            part = measured[round_::ROUNDS]
-            for kind in ("submit", "insert"):
+            for kind in KINDS:
+                # Each round hands the submits the next slice of links: still first submits.
+                part = measured[kind][round_::ROUNDS]
                 count, taken, failed = load(pool, base[kind], kind, part, item_ids, window)
                 done[kind] += count
                 latencies[kind].extend(taken)
                 failures[kind] += failed
-    # Each successful first submit stores one response; a revision would store none.
+                succeeded[kind] += count - failed
+    _check_stored(database_url, succeeded["submit"] + succeeded["same_writes"], len(item_ids))
+    rate = {kind: done[kind] / DURATION for kind in KINDS}
+
+    def figures(kind: str) -> str:
+        return f"{rate[kind]:.0f}/s p99 {p99(latencies[kind]):.0f} ms ({failures[kind]} failed)"
+
+    print(
+        f"[{label}] submit {figures('submit')} | bare Flask, same writes "
+        f"{figures('same_writes')} | bare Flask, one INSERT {figures('insert')} | ratio "
+        f"{rate['submit'] / rate['same_writes']:.2f}× the same writes (goal ≥ 0.5×), "
+        f"{rate['submit'] / rate['insert']:.2f}× one INSERT (for information); {ROUNDS} "
+        f"alternating windows of {window:.0f} s each",
+        flush=True,
+    )
+
+
+def _check_stored(database_url: str, submitted: int, items: int) -> None:
+    """Each successful first submit, ours or the ceiling's, stored one response, an answer
+    per item and an answered invitation (a revision would store none): else the run lied."""
     engine = make_engine(database_url)
     with engine.connect() as connection:
-        stored = connection.execute(text("SELECT COUNT(*) FROM responses")).scalar_one()
+        stored, answers, answered, dirty = connection.execute(
+            text(
+                "SELECT (SELECT COUNT(*) FROM responses), (SELECT COUNT(*) FROM answers), "
+                "(SELECT COUNT(*) FROM invitations WHERE answered), "
+                "(SELECT COUNT(*) FROM dirty_team_cycles)"
+            )
+        ).one()
     engine.dispose()
-    submitted = warm_count - warm_failed + done["submit"] - failures["submit"]
     if stored != submitted:
         raise RuntimeError(
             f"{submitted} submits succeeded but {stored} responses are stored: some links were "
             "submitted twice (raise BENCH_SUBMIT_PEOPLE)"
         )
-    ours, bare = done["submit"] / DURATION, done["insert"] / DURATION
-    print(
-        f"[{label}] submit {ours:.0f}/s p99 {p99(latencies['submit']):.0f} ms "
-        f"({failures['submit']} failed) | bare Flask INSERT {bare:.0f}/s p99 "
-        f"{p99(latencies['insert']):.0f} ms ({failures['insert']} failed) | ratio "
-        f"{ours / bare:.2f}× (goal ≥ 0.5×; {ROUNDS} alternating windows of {window:.0f} s each)",
-        flush=True,
-    )
+    if answers != stored * items or answered != stored or dirty < 1:
+        raise RuntimeError(
+            f"{stored} responses but {answers} answers (of {items} items each), {answered} "
+            f"invitations answered and {dirty} dirty marks: the two sides wrote differently"
+        )
 
 
 def bench_dispatch(label: str, database_url: str) -> None:

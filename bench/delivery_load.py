@@ -21,6 +21,8 @@ SETUP_SECONDS = 1.0
 # leave its connection idle for part of the window: the run stops rather than report it.
 LATE_SECONDS = 0.1
 PROCESSES, THREADS = 4, 8  # 32 connections
+# The kinds of load that post answer forms to /s/<token>, each with links of its own.
+SUBMIT_KINDS = ("submit", "same_writes")
 
 
 def _exchange(sock: socket.socket, request: bytes, buffer: bytearray) -> int:
@@ -89,16 +91,19 @@ def _client(
     # served evenly (gunicorn's workers take unequal shares of them), so a fixed share per
     # thread could run out on a fast connection and send a link twice, a revision rather
     # than a first submit. A supply that runs out stops the run instead.
-    if kind == "submit":
+    # "submit" (the app) and "same_writes" (its bare ceiling) take the same answer form on
+    # the same URL, one link each; "insert" (bare one-INSERT) takes one empty POST.
+    submits = kind in SUBMIT_KINDS
+    if submits:
         requests = [_post(host, f"/s/{token}", body) for token in tokens]
     else:
         requests = [_post(host, "/bench/insert", b"")]
-    expected = 303 if kind == "submit" else 200
+    expected = 303 if submits else 200
     supply = itertools.count()  # next() on it is atomic: each index goes to one thread
     ran_out = threading.Event()
 
     def next_request() -> bytes | None:
-        if kind != "submit":
+        if not submits:
             return requests[0]
         index = next(supply)
         if index < len(requests):
