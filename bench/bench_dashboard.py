@@ -2,7 +2,8 @@
 
 Each organisation is imported through Team Pulse's own people import (people, teams of 4–16,
 departments of 10 teams, leaders), then 52 weekly closed cycles of aggregates are inserted in
-bulk and stamped as an aggregation run would. Each main callback runs as Dash would: in a
+bulk and stamped as an aggregation run would, each theme row with the cycles its change test
+read (the one before and up to twelve before that), which a report checks are still shown. Each main callback runs as Dash would: in a
 request of a signed-in viewer (the admin, who sees the whole organisation, and a department
 leader, who sees a department and its 10 teams), its output serialised to JSON with the
 encoder Dash uses. Its p95 is compared with the ceiling: the least plain SQL that selects the
@@ -56,6 +57,7 @@ CYCLES = 52
 RUNS = 20 if "--quick" in sys.argv else 60
 WARMUP = 3 if "--quick" in sys.argv else 5
 LIMIT = 3.0
+FLAGGED = 0.02
 SAME_COST = 1.3
 ADMIN = "bench.admin@example.org"
 LEADER = "bench.department.lead@example.org"
@@ -108,10 +110,15 @@ def _aggregates(
     anchors = [i for i in items if i.is_anchor]
     last = cycles[-1]
     for group, n in sizes.items():
-        for cycle in cycles:
+        for at, cycle in enumerate(cycles):
+            # What a change test read, as aggregation stores it: the cycle before (the
+            # window) and up to twelve before that (the baseline); tested once there are some.
+            read = ",".join(map(str, cycles[max(0, at - 13) : at])) if at >= 3 else None
             for theme in THEMES:
                 mean = rng.uniform(2.5, 4.3)
-                flagged = rng.choice([None] * 12 + ["up", "down"])
+                # A flag on one row in fifty: far more than the change rule raises without a
+                # change (docs/statistics.md: about 0.2 %), so flags are never rare here.
+                flagged = rng.choice(["up", "down"]) if rng.random() < FLAGGED else None
                 themes.append(
                     {
                         "team_id": group,
@@ -129,6 +136,7 @@ def _aggregates(
                         "change": flagged,
                         # What the change test compared, where it flagged one.
                         **_compared(flagged is not None, n, mean),
+                        "compared_cycles": read,
                         "suppressed": n < 5,
                         "final": True,
                     }

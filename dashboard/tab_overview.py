@@ -49,8 +49,14 @@ def render_overview(
         message = "No closed survey cycle has results for your teams yet."
         return figures.empty_figure(message), panels.notice(message, "info"), {}
     report = viewer.report()
+    # The heatmap explains its flags only: what unflagged rows were compared with is not read.
     rows = source.theme_rows(
-        db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id], context=report
+        db.session,
+        team_ids=team_ids,
+        threshold=viewer.k,
+        cycle_ids=[cycle_id],
+        context=report,
+        flags_only=True,
     )
     taking_part = source.participation_rows(
         db.session, team_ids=team_ids, threshold=viewer.k, cycle_ids=[cycle_id], context=report

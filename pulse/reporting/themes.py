@@ -21,6 +21,7 @@ from pulse.confidentiality import (
     team_vs_rest,
 )
 from pulse.instrument import THEMES
+from pulse.reporting.baselines import compared_cycles, earlier_figures
 from pulse.reporting.context import ReportContext, report_context
 from pulse.reporting.fast import group_rows, marks, run_sql
 from pulse.reporting.models import Participation, ThemeAggregate
@@ -184,24 +185,6 @@ def _theme_aggregates(
     }
 
 
-def _compared_cycles(
-    session: Session, *, cycle_ids: Collection[int], team_ids: Collection[int]
-) -> dict[tuple[int, int, str], set[int]]:
-    """(group, cycle, theme) → the other cycles its change test read, for tested rows."""
-    found = group_rows(
-        session,
-        "theme_aggregates",
-        ("team_id", "cycle_id", "theme", "compared_cycles"),
-        cycle_ids=cycle_ids,
-        team_ids=team_ids,
-        where="compared_cycles IS NOT NULL",
-    )
-    return {
-        (team_id, cycle_id, theme): {int(c) for c in (read or "").split(",") if c}
-        for team_id, cycle_id, theme, read in found
-    }
-
-
 def _invited(
     session: Session, *, team_ids: Collection[int], cycle_ids: Collection[int]
 ) -> set[tuple[int, int]]:
@@ -251,14 +234,28 @@ class _ThemeReport:
 
 
 def _theme_report(
-    session: Session, *, team_ids: Collection[int], context: ReportContext, cycles: list[int]
+    session: Session,
+    *,
+    team_ids: Collection[int],
+    context: ReportContext,
+    cycles: list[int],
+    flags_only: bool = False,
 ) -> _ThemeReport:
-    compared = _compared_cycles(session, cycle_ids=cycles, team_ids=team_ids)
-    wanted = set(cycles).union(*compared.values())
-    aggregates = _theme_aggregates(session, cycle_ids=wanted, team_ids=team_ids)
-    pattern = load_pattern(session, context=context, cycle_ids=wanted, team_ids=team_ids)
+    compared = compared_cycles(
+        session, cycle_ids=cycles, team_ids=team_ids, flagged_only=flags_only
+    )
+    aggregates = _theme_aggregates(session, cycle_ids=cycles, team_ids=team_ids)
+    pattern = load_pattern(session, context=context, cycle_ids=cycles, team_ids=team_ids)
     measure = measure_hidden(
         session, context=context, pattern=pattern, model=ThemeAggregate, cell=ThemeAggregate.theme
+    )
+    reported = frozenset(cycles)
+    before = earlier_figures(
+        session,
+        context=context,
+        cycle_ids=set().union(*compared.values()) - reported,
+        team_ids={team_id for team_id, _, _ in compared},
+        figures=_SHOWN_FIGURES,
     )
 
     def hidden(team_id: int, cycle_id: int, theme: str) -> bool:
@@ -294,7 +291,11 @@ def _theme_report(
             # A test that read an earlier figure hidden now would hint at that figure, and a
             # flag that cannot say what it read (stored before flags kept it) is not shown.
             read = compared.get((team_id, cycle_id, theme))
-            sound = read is not None and not any(hidden(team_id, c, theme) for c in read)
+            sound = (
+                read is not None
+                and not before.any_hidden(team_id, theme, read - reported)
+                and not any(hidden(team_id, c, theme) for c in read & reported)
+            )
             change = agg.change if agg is not None and sound else None
             rows.append(
                 _theme_row(
@@ -323,15 +324,22 @@ def theme_rows(
     cycle_ids: Collection[int] | None = None,
     since: date | datetime | None = None,
     context: ReportContext | None = None,
+    flags_only: bool = False,
 ) -> list[ThemeRow]:
-    """Theme scores of the given teams, ordered by cycle, team name and theme."""
+    """Theme scores of the given teams, ordered by cycle, team name and theme.
+
+    With `flags_only`, only rows that carry a flag say what their test compared (delta,
+    window, baseline): a heatmap explains its flags and nothing more, and the earlier cycles
+    those tests read are then checked for the flagged groups alone."""
     context = report_context(session, threshold, context)
     if not team_ids:
         return []
     cycles = report_cycles(session, team_ids=team_ids, cycle_ids=cycle_ids, since=since)
     if not cycles:
         return []
-    return _theme_report(session, team_ids=team_ids, context=context, cycles=cycles).rows
+    return _theme_report(
+        session, team_ids=team_ids, context=context, cycles=cycles, flags_only=flags_only
+    ).rows
 
 
 def compare_rows(
