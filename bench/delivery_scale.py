@@ -13,7 +13,9 @@ messages each person got.
    workers, PostgreSQL, the sink and Redis used (in cores: CPU seconds per wall second), so a
    reader can see who competed for the machine's cores, and the CPU each part spent per email,
    which does not depend on that competition. Goal: ≥ 1.7× from 1 to 2 processes where the
-   sink and the cores allow it. A single sink process, starved like every process on a
+   sink and the cores allow it. What they allow is worked out from the one-process run's CPU
+   per email (allowed_rate: each worker is at most one core, and everything shares the
+   cores); where that is below 1.7×, the run is judged against it (≥ 90 % of it, for noise). A single sink process, starved like every process on a
    shared machine, held 1 and 2 workers alike to its own rate (38 and 35 emails/s with the
    sink at 2 ms CPU per message): hence several sink processes.
 2. Fault, killed worker: 2 workers with a short lease; one is SIGKILLed once 40 % are sent,
@@ -254,19 +256,45 @@ def _describe(outcome: Outcome, people: int) -> str:
     )
 
 
+def allowed_rate(processes: int, outcome: Outcome, cores: int) -> float:
+    """The most emails/s `processes` workers can send on `cores` cores, given the CPU per email
+    measured in a run: each worker is one process (at most one core), and the workers, the
+    sink, PostgreSQL and Redis share the cores. Speed-ups are judged against its ratios."""
+    per_email = {
+        name: outcome.cpu[name] * outcome.seconds / max(outcome.sent, 1)
+        for name in ("workers", "postgres", "sink", "redis")
+    }
+    everything = sum(per_email.values())
+    return min(processes / per_email["workers"], cores / everything)
+
+
 def scale_out(bench: Stack) -> None:
     rates: dict[int, float] = {}
+    first: Outcome | None = None
     for processes in PROCESS_COUNTS:
         outcome = run(bench, processes=processes)
+        first = first or outcome
         rates[processes] = outcome.sent / outcome.seconds
         print(
             f"[scale] {processes} worker process(es), {bench.people:,} invitations: "
             + _describe(outcome, bench.people),
             flush=True,
         )
+    assert first is not None
+    # What the machine allows: from the one-process run's CPU per email, the rate 2 and 4
+    # workers could reach on these cores with the sink and PostgreSQL on them too.
+    cores = psutil.cpu_count() or 1
+    bound = {n: allowed_rate(n, first, cores) for n in PROCESS_COUNTS}
+    allows = {n: bound[n] / bound[1] for n in PROCESS_COUNTS}
+    measured = {n: rates[n] / rates[1] for n in PROCESS_COUNTS}
     print(
-        f"[scale] speed-up 1→2 processes {rates[2] / rates[1]:.2f}× (goal ≥ {GOAL_SPEEDUP}× where "
-        f"the sink and cores allow), 1→4 {rates[4] / rates[1]:.2f}×",
+        f"[scale] speed-up 1→2 processes {measured[2]:.2f}×, 1→4 {measured[4]:.2f}× | what "
+        f"{cores} cores allow with the sink and PostgreSQL beside the workers: 1→2 "
+        f"{allows[2]:.2f}×, 1→4 {allows[4]:.2f}× | measured / allowed: 1→2 "
+        f"{measured[2] / allows[2]:.0%}, 1→4 {measured[4] / allows[4]:.0%} (goal ≥ "
+        f"{GOAL_SPEEDUP}× 1→2 where the sink and cores allow it: "
+        + ("met" if measured[2] >= min(GOAL_SPEEDUP, 0.9 * allows[2]) else "NOT MET")
+        + f"; judged as ≥ {GOAL_SPEEDUP}× or ≥ 90 % of what the machine allows)",
         flush=True,
     )
 
