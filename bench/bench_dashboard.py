@@ -3,13 +3,14 @@
 Each organisation is imported through Team Pulse's own people import (people, teams of 4–16,
 departments of 10 teams, leaders), then 52 weekly closed cycles of aggregates are inserted in
 bulk and stamped as an aggregation run would, each theme row with the cycles its change test
-read (the one before and up to twelve before that), which a report checks are still shown. Each main callback runs as Dash would: in a
-request of a signed-in viewer (the admin, who sees the whole organisation, and a department
-leader, who sees a department and its 10 teams), its output serialised to JSON with the
-encoder Dash uses. Its p95 is compared with the ceiling: the least plain SQL that selects the
-same aggregate rows plus json.dumps of them, in the same kind of request (a fresh request
-context with the user loaded and signed in, whose own p95 is printed too). Calls are timed in
-turns, so load from elsewhere on the shared machine falls on every side alike.
+read (the one before and up to twelve before that), which a report checks are still shown.
+Each main callback runs as Dash would: in a request of a signed-in viewer (the admin, who sees
+the whole organisation, and a department leader, who sees a department and its 10 teams), its
+output serialised to JSON with the encoder Dash uses. Flags sit on one row in fifty. Its p95
+is compared with the ceiling: the least plain SQL that selects the same aggregate rows plus
+json.dumps of them, in the same kind of request (a fresh request context with the user loaded
+and signed in, whose own p95 is printed too). Calls are timed in turns, so load from elsewhere
+on the shared machine falls on every side alike.
 
 Goals (issue 15, item 12): every callback ≤ 3× its ceiling in the 10,000-person
 organisation, and a department leader's callbacks cost the same in both (within 1.3×).

@@ -15,9 +15,10 @@ messages each person got.
    which does not depend on that competition. Goal: ≥ 1.7× from 1 to 2 processes where the
    sink and the cores allow it. What they allow is worked out from the one-process run's CPU
    per email (allowed_rate: each worker is at most one core, and everything shares the
-   cores); where that is below 1.7×, the run is judged against it (≥ 90 % of it, for noise). A single sink process, starved like every process on a
-   shared machine, held 1 and 2 workers alike to its own rate (38 and 35 emails/s with the
-   sink at 2 ms CPU per message): hence several sink processes.
+   cores); where that is below 1.7×, the run is judged against it (≥ 90 % of it, for noise).
+   A single sink process, starved like every process on a shared machine, held 1 and 2
+   workers alike to its own rate (38 and 35 emails/s with the sink at 2 ms CPU per message):
+   hence several sink processes.
 2. Fault, killed worker: 2 workers with a short lease; one is SIGKILLed once 40 % are sent,
    then ticks (as beat sends them) pick its batch up after the lease. Missing and duplicate
    emails are read at the sink. The design allows one duplicate per kill, when the kill
