@@ -189,21 +189,26 @@ def overview_heatmap(
     }
     widest = max(len(shown_name[t]) * char + indent * depths.get(t, 0) for t in team_order)
     left = int(min(130 if narrow else 240, 12 + widest))
+    # What every label shares goes once into the template's annotation defaults: a thousand
+    # groups would otherwise repeat it a thousand times in what the browser downloads.
+    label_defaults = {
+        "xref": "paper",
+        "yref": "y",
+        "x": 0,
+        "xanchor": "left",
+        "showarrow": False,
+        "font": {"size": label_size + 1},
+    }
     annotations = [
         {
             "text": f"<b>{shown_name[t]}</b>" if depths.get(t, 0) == 0 else shown_name[t],
-            "xref": "paper",
-            "yref": "y",
-            "x": 0,
             "y": name,
-            "xanchor": "left",
             "xshift": -left + 4 + indent * depths.get(t, 0),
-            "showarrow": False,
-            "font": {"size": label_size + 1},
         }
         for t, name in zip(team_order, y, strict=True)
     ]
     layout = dict(
+        template={"layout": {"annotationdefaults": label_defaults}},
         font=FONT,
         height=max(300, 170 + 58 * len(team_order)),
         margin={"l": left, "r": 4, "t": 10, "b": 64},
