@@ -28,7 +28,7 @@ class ReportContext:
 
     k: int
     trees: CycleTrees
-    # Filled with the tree as it is now, when that is first read.
+    # Read with the tree as it is now (load).
     _names: dict[int, tuple[str, int | None]] = field(default_factory=dict, repr=False)
     _ks: dict[str, dict[int, int]] = field(default_factory=dict, repr=False)
     _settings: dict[str, int] = field(default_factory=dict, repr=False)
@@ -56,17 +56,17 @@ class ReportContext:
         (read only when either is not given).
         """
         k = validate_threshold(threshold)
-        # The tree generation before the teams (see stamped). The tree as it is now and every
-        # group's name are read together, and only when first needed: a report on cycles whose
-        # stamps hold for the teams now may need neither (pulse.reporting.fast).
-        names: dict[int, tuple[str, int | None]] = {}
-
-        def teams_now() -> TeamTree:
-            for team_id, name, parent in run_sql(session, "SELECT id, name, parent_id FROM teams"):
-                names[team_id] = (name, parent)
-            return TeamTree({team_id: parent for team_id, (_, parent) in names.items()})
-
-        context = cls(k=k, trees=CycleTrees(teams_now, tree_generation(session)), _names=names)
+        # The tree generation before the teams (see stamped), then the tree as it is now and
+        # every group's name: one read of the teams serves both.
+        generation = tree_generation(session)
+        teams = run_sql(session, "SELECT id, name, parent_id FROM teams")
+        context = cls(
+            k=k,
+            trees=CycleTrees(
+                TeamTree({team_id: parent for team_id, _, parent in teams}), generation
+            ),
+            _names={team_id: (name, parent) for team_id, name, parent in teams},
+        )
         settings = (
             {}
             if participation is not None and comments is not None
@@ -113,10 +113,8 @@ class ReportContext:
         return {c: self._ks[kind].get(c, self._settings[kind]) for c in cycle_ids}
 
     def names(self, session: Session) -> dict[int, tuple[str, int | None]]:
-        """Every group's name and parent as they are now, read once per report (with the
-        tree as it is now)."""
-        if not self._names:
-            _ = self.trees.current  # the one read of the teams fills the names too
+        """Every group's name and parent as they are now, read with the tree when the report
+        began (see load)."""
         return self._names
 
     def names_in(self, session: Session, cycle_id: int) -> Mapping[int, tuple[str, int | None]]:

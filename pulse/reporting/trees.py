@@ -14,7 +14,7 @@ handles each distinct tree together (CycleTrees.partition).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -103,26 +103,15 @@ class CycleTrees:
     respondents in a cycle add nothing to its figures, so they change nothing either.
     """
 
-    # The tree as it is now, or how to read it when first needed (a report on cycles whose
-    # stamps hold for the teams now may never need it: see ReportContext).
-    _current: TeamTree | Callable[[], TeamTree]
+    current: TeamTree
     # The tree generation read before `current` (pulse.reporting.fast); None: not read.
     generation: int | None = None
-    # Cycles whose tree is the current one (as_current), whatever it turns out to be.
-    _now: set[int] = field(default_factory=set, repr=False)
     _snapshots: dict[int, dict[int, int | None]] = field(default_factory=dict, repr=False)
     _names: dict[int, dict[int, str]] = field(default_factory=dict, repr=False)
     _trees: dict[int, TeamTree] = field(default_factory=dict, repr=False)
     _shared: dict[tuple[tuple[int, int | None], ...], TeamTree] = field(
         default_factory=dict, repr=False
     )
-
-    @property
-    def current(self) -> TeamTree:
-        """The tree as it is now (read on first use where it was given as a reader)."""
-        if not isinstance(self._current, TeamTree):
-            self._current = self._current()
-        return self._current
 
     @classmethod
     def load(cls, session: Session, cycle_ids: Collection[int] | None = None) -> CycleTrees:
@@ -138,7 +127,7 @@ class CycleTrees:
         if cycle_ids is None:
             found = run_sql(session, "SELECT cycle_id, team_id, parent_id, name FROM cycle_teams")
         else:
-            wanted = sorted({c for c in cycle_ids if c not in self._trees and c not in self._now})
+            wanted = sorted({c for c in cycle_ids if c not in self._trees})
             if not wanted:
                 return
             found = run_sql(
@@ -157,14 +146,14 @@ class CycleTrees:
     def as_current(self, cycle_ids: Iterable[int]) -> None:
         """Take these cycles' trees and names to be the current ones, without reading their
         snapshots: for cycles whose snapshot is known to equal the teams now (fast.py)."""
-        wanted = [c for c in cycle_ids if c not in self._trees and c not in self._now]
+        wanted = [cycle_id for cycle_id in cycle_ids if cycle_id not in self._trees]
         if not wanted:
             return
-        # The current tree itself, shared by them all: nothing to copy or sort, and nothing
-        # to read until one of them is asked for its tree.
+        # The current tree itself, shared by them all: nothing to copy or sort.
         for cycle_id in wanted:
+            self._snapshots[cycle_id] = {}
             self._names[cycle_id] = {}
-            self._now.add(cycle_id)
+            self._trees[cycle_id] = self.current
 
     @classmethod
     def of_snapshots(
@@ -190,8 +179,6 @@ class CycleTrees:
 
     def of(self, cycle_id: int) -> TeamTree:
         """The tree cycle `cycle_id` is reported on (read with load or need first)."""
-        if cycle_id in self._now:
-            return self.current
         tree = self._trees.get(cycle_id)
         if tree is None:
             # Never read: no snapshot to honour yet, so the tree as it is now.
