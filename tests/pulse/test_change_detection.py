@@ -404,13 +404,16 @@ def test_no_flag_reads_a_cycle_hidden_to_protect_another(session: Session) -> No
     assert flagged.baseline_cycles == 4 and flagged.baseline_n == 32
 
 
-def _drop_after_six(session: Session) -> tuple[dict[str, Team], list[Cycle]]:
-    """Drop falls from 4 to 2 at cycle 5, with 6 people in cycle 1 and 9 in the others; Flat
-    stays at 3 with 9. Aggregated at k."""
+def _drop_after_six(
+    session: Session, second: int = 6, drop: int = 2
+) -> tuple[dict[str, Team], list[Cycle]]:
+    """Drop goes from 4 to `drop` at cycle 5, with `second` people in cycle 1 and 9 in the
+    others; Flat stays at 3 with 9. Aggregated at k."""
     teams = make_tree(session, {"Drop": ("D", 0), "Flat": ("D", 0)})
     cycles = _schedule(session, 7)
     for index, cycle in enumerate(cycles):
-        _answers(session, cycle, teams["Drop"], 6 if index == 1 else 9, 4 if index < 5 else 2)
+        people = second if index == 1 else 9
+        _answers(session, cycle, teams["Drop"], people, 4 if index < 5 else drop)
         _answers(session, cycle, teams["Flat"], 9, 3)
     session.commit()
     rebuild_all(session, threshold=K)
@@ -438,7 +441,7 @@ def test_a_flag_is_not_shown_once_a_cycle_it_read_is_hidden(session: Session) ->
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 def test_a_flag_is_not_shown_once_a_stamped_cycle_it_read_is_hidden(session: Session) -> None:
-    teams, cycles = _drop_after_six(session)
+    teams, cycles = _drop_after_six(session, second=6)
     ids, last = [c.id for c in cycles], [cycles[6].id]
     drop = {teams["Drop"].id}
     # Stamped at k: every earlier figure the test read is shown, so is the flag.
@@ -458,15 +461,20 @@ def test_a_flag_is_not_shown_once_a_stamped_cycle_it_read_is_hidden(session: Ses
     assert theme_rows(session, team_ids=drop, threshold=7, cycle_ids=last) == stamped
 
 
+def test_a_flag_stays_while_a_stamped_cycle_it_read_has_k(session: Session) -> None:
+    # The boundary beside the test above: raised to 7, cycle 1's 7 people (n = k) stay shown.
+    teams, cycles = _drop_after_six(session, second=7)
+    ids, last = [c.id for c in cycles], [cycles[6].id]
+    set_thresholds(session, scores=7)
+    stamp_cycles(session, cycle_ids=ids, ks=dict.fromkeys(ids, 7), trees=CycleTrees.load(session))
+    session.commit()
+    rows = theme_rows(session, team_ids={teams["Drop"].id}, threshold=7, cycle_ids=last)
+    assert {r.change for r in rows} == {"down"}
+    assert all(r.baseline_n is not None for r in rows)
+
+
 def test_a_report_of_flags_only_explains_the_flags_alone(session: Session) -> None:
-    teams = make_tree(session, {"Drop": ("D", 0), "Flat": ("D", 0)})
-    cycles = _schedule(session, 7)
-    for index, cycle in enumerate(cycles):
-        _answers(session, cycle, teams["Drop"], 9, 4 if index < 5 else 2)
-        _answers(session, cycle, teams["Flat"], 9, 3)
-    session.commit()
-    rebuild_all(session, threshold=K)
-    session.commit()
+    teams, cycles = _drop_after_six(session, second=9)
     asked = {teams["Drop"].id, teams["Flat"].id}
     last = [cycles[6].id]
     full = theme_rows(session, team_ids=asked, threshold=K, cycle_ids=last)
