@@ -19,6 +19,7 @@ from collections.abc import Callable, Collection
 
 from sqlalchemy.orm import Session
 
+from pulse.reporting import fast
 from pulse.reporting.context import ReportContext
 from pulse.reporting.fast import group_rows, marks, run_sql
 from pulse.reporting.models import ThemeAggregate
@@ -133,7 +134,7 @@ def _shown_cycles(
     )
     params: list[int] = list(cycle_ids)
     groups = set(team_ids)
-    few = len(groups) <= 200  # as pulse.reporting.fast.group_rows: a long list is kept here
+    few = len(groups) <= fast.FEW_GROUPS  # as group_rows: a long list is filtered here
     if few:
         sql += f" AND a.team_id IN ({marks(len(groups))})"
         params += sorted(groups)

@@ -73,7 +73,7 @@ def marks(count: int) -> str:
 # Up to this many groups are filtered in SQL; more are read with every group of the cycles
 # and kept here. SQLite checks an IN list of a thousand groups more slowly than a set lookup
 # per row, and a report asking for that many groups wants most of a cycle's rows anyway.
-_FEW_GROUPS = 200
+FEW_GROUPS = 200
 
 
 @lru_cache(maxsize=64)
@@ -106,7 +106,7 @@ def group_rows(
         f"SELECT {', '.join(columns)} FROM {table} "
         f"WHERE cycle_id IN ({marks(len(cycles))}){f' AND ({where})' if where else ''}"
     )
-    if len(groups) <= _FEW_GROUPS:
+    if len(groups) <= FEW_GROUPS:
         few = sorted(groups)
         found = run_sql(session, f"{sql} AND team_id IN ({marks(len(few))})", [*cycles, *few])
         return [make(row) for row in found]

@@ -1,13 +1,15 @@
 """Reports read the same rows whether their groups are filtered in SQL or after reading.
 
-pulse.reporting.fast.group_rows filters a few groups in SQL and many (an admin's whole
-organisation) after reading every group of the cycles; both must give every report the same
-rows, hidden and shown alike, and neither may let in a group that was not asked about.
+pulse.reporting.fast.group_rows (and the earlier figures of pulse.reporting.baselines) filter
+a few groups in SQL and many (an admin's whole organisation) after reading every group; both
+must give every report the same rows, hidden and shown alike, and neither may let in a group
+that was not asked about.
 """
 
 from __future__ import annotations
 
 import random
+from datetime import date
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 from pulse.reporting import fast
 from pulse.reporting.aggregation import rebuild_all
 from pulse.reporting.queries import compare_rows, participation_rows, theme_rows
+from pulse.surveys.models import Schedule
 from tests.pulse.test_reporting_aggregation import answer, make_cycle, make_tree
 
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -42,8 +45,11 @@ def test_many_groups_read_after_the_query_give_the_same_reports(
     sizes = {f"T{i}": ("D1" if i < 4 else "D2", size) for i, size in enumerate([4, 5, 6, 9, 5, 7])}
     teams = make_tree(session, sizes)
     rng = random.Random(7)
-    for sequence in range(2):
-        cycle = make_cycle(session, sequence)
+    schedule = Schedule(name="s", program="full", start_date=date(2026, 1, 5))
+    session.add(schedule)
+    session.flush()
+    for sequence in range(4):
+        cycle = make_cycle(session, sequence, schedule=schedule.id)
         for name, (_, size) in sizes.items():
             for _ in range(size):
                 answer(
@@ -58,12 +64,14 @@ def test_many_groups_read_after_the_query_give_the_same_reports(
     everyone = sorted(team.id for team in teams.values())
     some = sorted(teams[name].id for name in ("Org", "D1", "T0", "T1", "T3"))
     for asked in (everyone, some):
-        monkeypatch.setattr(fast, "_FEW_GROUPS", len(asked))  # filtered in SQL
+        monkeypatch.setattr(fast, "FEW_GROUPS", len(asked))  # filtered in SQL
         in_sql = _reports(session, asked, teams["T1"].id)
-        monkeypatch.setattr(fast, "_FEW_GROUPS", 0)  # every group read, filtered after
+        monkeypatch.setattr(fast, "FEW_GROUPS", 0)  # every group read, filtered after
         after = _reports(session, asked, teams["T1"].id)
         assert after == in_sql
         themes, taking_part, _ = after
+        # Rows tested for a change: the earlier cycles they read are checked both ways too.
+        assert any(row.baseline_n is not None for row in themes)
         assert {row.team_id for row in themes} == set(asked)
         assert {row.team_id for row in taking_part} == set(asked)
     # The boundary shows in the rows: T0 (k - 1 answered) hidden, T4 (k answered) shown.
