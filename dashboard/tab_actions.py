@@ -15,6 +15,7 @@ from dash import no_update
 from dashboard import panels, source
 from dashboard.access import NOT_AVAILABLE, current_viewer
 from dashboard.access import parse_id as _int
+from dashboard.tab_items import team_items
 from pulse.actions.service import (
     feedback_summary,
     list_actions,
@@ -174,13 +175,7 @@ def download(n_clicks: object, tab: object, team_value: object, cycle_value: obj
         )
         rows = [{"theme": c.theme or "", "comment": c.text} for c in view.comments]
     elif tab == "items" and cycle_id is not None:
-        rows = source.item_rows(
-            db.session,
-            team_ids=[team_id],
-            threshold=viewer.k,
-            cycle_id=cycle_id,
-            context=viewer.report(),
-        )
+        rows = team_items(viewer, team_id, cycle_id)
     elif tab == "compare" and cycle_id is not None:
         rows = source.compare_rows(
             db.session,

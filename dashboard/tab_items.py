@@ -7,9 +7,21 @@ from typing import Any
 from dash import html
 
 from dashboard import figures, figures_items, panels, source
-from dashboard.access import NOT_AVAILABLE, NOT_SURVEYED, current_viewer
+from dashboard.access import NOT_AVAILABLE, NOT_SURVEYED, Viewer, current_viewer
 from pulse.reporting.wording import item_label
 from webapp.extensions import db
+
+
+def team_items(viewer: Viewer, team_id: int, cycle_id: int) -> list[Any]:
+    """The team's own item rows in the cycle, as the viewer may see them."""
+    items = source.item_rows(
+        db.session,
+        team_ids=[team_id],
+        threshold=viewer.k,
+        cycle_id=cycle_id,
+        context=viewer.report(),
+    )
+    return [item for item in items if item.team_id == team_id]
 
 
 def render_items(team_value: object, cycle_value: object) -> tuple[figures.Figure, Any]:
@@ -21,14 +33,7 @@ def render_items(team_value: object, cycle_value: object) -> tuple[figures.Figur
         return figures.empty_figure(NOT_AVAILABLE), html.Div()
     if cycle_id is None:
         return figures.empty_figure(NOT_SURVEYED), html.Div()
-    items = source.item_rows(
-        db.session,
-        team_ids=[team_id],
-        threshold=viewer.k,
-        cycle_id=cycle_id,
-        context=viewer.report(),
-    )
-    items = [item for item in items if item.team_id == team_id]
+    items = team_items(viewer, team_id, cycle_id)
     reverse = source.reverse_worded(db.session)
     figure = figures_items.item_distribution(items, viewer.k, reverse)
     return figure, panels.favourable_table(items, viewer.k, reverse)
@@ -41,19 +46,9 @@ def item_trend_choices(team_value: object, cycle_value: object) -> tuple[Any, An
     cycle_id = viewer.cycle(team_id, cycle_value) if viewer and team_id else None
     if viewer is None or team_id is None or cycle_id is None:
         return [], None
-    items = source.item_rows(
-        db.session,
-        team_ids=[team_id],
-        threshold=viewer.k,
-        cycle_id=cycle_id,
-        context=viewer.report(),
-    )
+    items = team_items(viewer, team_id, cycle_id)
     reverse = source.reverse_worded(db.session)
-    options = [
-        {"label": item_label(item, reverse), "value": item.item_code}
-        for item in items
-        if item.team_id == team_id
-    ]
+    options = [{"label": item_label(item, reverse), "value": item.item_code} for item in items]
     return options, (options[0]["value"] if options else None)
 
 

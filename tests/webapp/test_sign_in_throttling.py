@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from pulse.people.models import Person
-from tests.conftest import PASSWORD, make_settings
-from webapp import create_app
+from tests.conftest import PASSWORD
 from webapp.auth.throttle import DEVICE_COOKIE
-from worker.embedded_redis import EmbeddedRedis
 
 LEADER = "leader@example.org"
-
-
-@pytest.fixture
-def limited(
-    database_url: str, redis_server: EmbeddedRedis, make_user: Callable[..., Person]
-) -> Iterator[Flask]:
-    # After make_user's app (rate limits off): the limiter follows the app made last.
-    app = create_app(
-        {
-            "PULSE": make_settings(database_url, redis_server.url),
-            "TESTING": True,
-            "WTF_CSRF_ENABLED": False,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_KEY_PREFIX": f"test-{uuid.uuid4().hex}",
-        }
-    )
-    yield app
-    app.extensions["pulse.db"][0].dispose()
 
 
 def _from(app: Flask, address: str) -> FlaskClient:
